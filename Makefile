@@ -1,0 +1,41 @@
+# The lab's two commands: `make lab` runs every notebook on the embedded backend, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: lab test jupyter lint backend-start backend-stop clean
+
+# Installs once; a second `make lab` finds the stamp newer than the requirements and installs nothing.
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(PY) -m helpers.local start
+	$(PY) -m helpers run $(if $(OUT),--out $(OUT))
+
+test: $(STAMP)
+	$(PY) -m pytest --nbmake tests notebooks $(PYTEST_ARGS)
+
+jupyter: $(STAMP)
+	$(PY) -m helpers.local start
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check helpers tests benchmarks
+
+backend-start: $(STAMP)
+	$(PY) -m helpers.local start
+
+backend-stop: $(STAMP)
+	$(PY) -m helpers.local stop
+
+clean:
+	-$(PY) -m helpers.local stop
+	rm -rf runs

@@ -1,0 +1,28 @@
+"""The local Docker engine, when one answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def docker_client(timeout: float = 5.0) -> Any | None:
+    """A Docker SDK client whose engine answers a ping, or None (no SDK, no engine, no permission)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except Exception:  # noqa: BLE001 - any failure means "no engine here"
+        return None
+
+
+def engine_version() -> str | None:
+    """The engine's version string, or None when no engine answers."""
+    client = docker_client()
+    if client is None:
+        return None
+    try:
+        return str(client.version().get("Version"))
+    finally:
+        client.close()

@@ -1,0 +1,55 @@
+"""The suite's own exceptions, each with a message a learner can act on.
+
+Every class derives from :class:`LabError`, so a notebook or a caller can catch
+everything the suite raises in one place. Errors about bad input also derive from
+``ValueError``, because that is what they are.
+"""
+
+from __future__ import annotations
+
+
+class LabError(Exception):
+    """Base class of every error the suite raises on purpose."""
+
+
+class InvalidParameter(LabError, ValueError):
+    """A parameter has a value the suite cannot use; raised before anything is created."""
+
+    def __init__(self, name: str, value: object, valid: str) -> None:
+        self.name = name
+        self.value = value
+        self.valid = valid
+        super().__init__(f"parameter {name!r} is {value!r}, which is not valid: {valid}")
+
+
+class BackendError(LabError):
+    """The backend cannot be reached or configured."""
+
+
+class BackendNotConfigured(BackendError):
+    """backend='aws' was asked for but no credentials or no region resolve."""
+
+
+class BackendPortInUse(BackendError):
+    """The embedded backend's port is taken by another program."""
+
+
+class DockerUnavailable(LabError):
+    """An operation needs a Docker engine and none answers."""
+
+
+class InvalidTaskDefinition(LabError, ValueError):
+    """A task definition breaks Fargate's rules; lists every problem at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"the task definition has {len(self.problems)} problem(s):\n{lines}")
+
+
+class TaskFailed(LabError):
+    """A task failed to start, or an essential container exited non-zero."""
+
+
+class DeploymentFailed(LabError):
+    """A service deployment did not reach COMPLETED with every task running."""

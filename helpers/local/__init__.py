@@ -1,0 +1,181 @@
+"""The embedded backend: a moto server on 127.0.0.1 that the suite owns.
+
+Every kernel on the machine shares one server (its state lives in the server
+process), so notebook 02 sees what notebook 01 created. ``start`` is idempotent;
+``connect(backend="local")`` calls it.
+
+The port comes from ``FARGATE_LAB_PORT`` (default 4599). Where the embedded
+backend answers differently from AWS, the fixes live in ``helpers.local.fidelity``
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers.errors import BackendError, BackendPortInUse
+
+PORT_ENV = "FARGATE_LAB_PORT"
+DEFAULT_PORT = 4599
+HOST = "127.0.0.1"
+HEALTH_PATH = "/_lab/health"
+RESET_PATH = "/_lab/reset"
+SERVER_NAME = "fargate-lab embedded backend"
+#: Dummy credentials: the embedded backend accepts any, and real ones must never reach it.
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a running embedded backend says about itself."""
+
+    url: str
+    pid: int
+    port: int
+    docker: bool
+
+
+def port() -> int:
+    """The embedded backend's port, from ``FARGATE_LAB_PORT`` or the default."""
+    raw = os.environ.get(PORT_ENV, str(DEFAULT_PORT))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BackendError(f"{PORT_ENV}={raw!r} is not a port number; use an integer from 1024 to 65535") from None
+    if not 1024 <= value <= 65535:
+        raise BackendError(f"{PORT_ENV}={value} is out of range; use an integer from 1024 to 65535")
+    return value
+
+
+def url(p: int | None = None) -> str:
+    return f"http://{HOST}:{p or port()}"
+
+
+def state_dir() -> Path:
+    """Where the server's log and start lock live (``FARGATE_LAB_STATE_DIR`` or ~/.cache)."""
+    base = os.environ.get("FARGATE_LAB_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fargate-lab"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_path(p: int | None = None) -> Path:
+    return state_dir() / f"server-{p or port()}.log"
+
+
+def _get_json(address: str, timeout: float = 2.0, method: str = "GET") -> dict | None:
+    request = urllib.request.Request(address, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read() or b"{}")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _port_open(p: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, p)) == 0
+
+
+def status(p: int | None = None) -> ServerInfo | None:
+    """The running embedded backend on this port, or None when none answers."""
+    p = p or port()
+    body = _get_json(url(p) + HEALTH_PATH)
+    if not body or body.get("server") != SERVER_NAME:
+        return None
+    return ServerInfo(url=url(p), pid=int(body["pid"]), port=p, docker=bool(body.get("docker")))
+
+
+def _check_port_free(p: int) -> None:
+    if _port_open(p):
+        raise BackendPortInUse(
+            f"port {p} on {HOST} is in use by another program, not by the embedded backend. "
+            f"Stop that program, or choose a free port: export {PORT_ENV}=<port> (1024-65535)."
+        )
+
+
+def start(p: int | None = None, timeout: float = 60.0, faults: str | None = None) -> ServerInfo:
+    """Start the embedded backend detached, or reuse the one already running; return once it answers."""
+    p = p or port()
+    running = status(p)
+    if running:
+        return running
+    with open(state_dir() / f"start-{p}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two kernels starting at once start one server
+        running = status(p)
+        if running:
+            return running
+        _check_port_free(p)
+        log = open(log_path(p), "ab")
+        command = [sys.executable, "-m", "helpers.local", "serve", "--port", str(p)]
+        if faults:
+            command += ["--faults", faults]
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = status(p)
+            if info:
+                return info
+            if process.poll() is not None:
+                tail = log_path(p).read_text(errors="replace")[-2000:]
+                if _port_open(p):
+                    _check_port_free(p)
+                raise BackendError(f"the embedded backend exited at start (code {process.returncode}); its log says:\n{tail}")
+            time.sleep(0.1)
+        process.kill()
+        raise BackendError(f"the embedded backend did not answer within {timeout:.0f} s; see {log_path(p)}")
+
+
+def stop(p: int | None = None, timeout: float = 30.0) -> bool:
+    """Stop the embedded backend on this port; True when one was running."""
+    info = status(p)
+    if not info:
+        return False
+    os.kill(info.pid, signal.SIGTERM)  # the server removes its containers on SIGTERM
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(info.pid):
+        time.sleep(0.1)
+    if _pid_alive(info.pid):
+        os.kill(info.pid, signal.SIGKILL)
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of this process still "exists"; reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def reset(p: int | None = None) -> None:
+    """Forget every resource in the embedded backend (and remove its containers)."""
+    p = p or port()
+    if not status(p):
+        raise BackendError(f"no embedded backend answers on port {p}; start it with: python -m helpers.local start")
+    if _get_json(url(p) + RESET_PATH, timeout=60, method="POST") is None:
+        raise BackendError(f"the embedded backend on port {p} did not reset; see {log_path(p)}")

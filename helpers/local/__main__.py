@@ -1,0 +1,46 @@
+"""``python -m helpers.local serve|start|stop|status|reset``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from helpers import local
+from helpers.errors import LabError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.local", description="Manage the embedded AWS backend.")
+    parser.add_argument("command", choices=["serve", "start", "stop", "status", "reset"])
+    parser.add_argument("--port", type=int, default=None, help=f"default: ${local.PORT_ENV} or {local.DEFAULT_PORT}")
+    parser.add_argument("--faults", default=None, help="fault injection, e.g. 'throttle=0.3,error=0.05,slow=0.1'")
+    args = parser.parse_args(argv)
+    try:
+        port = args.port or local.port()
+        if args.command == "serve":
+            from helpers.local.server import serve
+
+            serve(port, faults=args.faults)
+        elif args.command == "start":
+            info = local.start(port, faults=args.faults)
+            print(info.url)
+        elif args.command == "stop":
+            print("stopped" if local.stop(port) else f"not running on port {port}")
+        elif args.command == "status":
+            info = local.status(port)
+            if not info:
+                print(f"not running on port {port}")
+                return 3
+            print(info.url)
+            print(f"pid {info.pid}, docker engine: {'yes' if info.docker else 'no (tasks are simulated)'}")
+        elif args.command == "reset":
+            local.reset(port)
+            print("reset")
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

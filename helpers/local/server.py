@@ -1,0 +1,90 @@
+"""The embedded backend's server process: moto's app, the suite's fidelity fixes, a control API.
+
+Runs in its own process (``python -m helpers.local serve``). Everything here is
+specific to the embedded backend; code that talks to AWS never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any, Callable, Iterable
+
+from helpers.local import HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME
+from helpers.local import hooks
+
+log = logging.getLogger("helpers.local.server")
+
+
+class ControlApp:
+    """WSGI middleware: answers ``/_lab/*`` itself and hands everything else to moto."""
+
+    def __init__(self, moto_app: Callable, port: int) -> None:
+        self.moto_app = moto_app
+        self.port = port
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == HEALTH_PATH:
+            return self._json(start_response, {
+                "server": SERVER_NAME, "pid": os.getpid(), "port": self.port, "docker": hooks.docker_available(),
+            })
+        if path == RESET_PATH and environ.get("REQUEST_METHOD") == "POST":
+            reset_all()
+            return self._json(start_response, {"reset": True})
+        for middleware in hooks.MIDDLEWARE:
+            answer = middleware(environ, start_response)
+            if answer is not None:
+                return answer
+        return self.moto_app(environ, start_response)
+
+    @staticmethod
+    def _json(start_response: Callable, body: dict) -> list[bytes]:
+        data = json.dumps(body).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def reset_all() -> None:
+    """Run the suite's reset hooks (containers first), then moto's own reset."""
+    from moto.moto_api._internal import moto_api_backend
+
+    hooks.run(hooks.ON_RESET)
+    moto_api_backend.reset()
+
+
+def build_app(port: int, faults: str | None = None) -> ControlApp:
+    os.environ.setdefault("MOTO_PORT", str(port))
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from helpers.local import fidelity
+
+    fidelity.apply_all(faults=faults)
+    return ControlApp(DomainDispatcherApplication(create_backend_app), port)
+
+
+def serve(port: int, faults: str | None = None) -> None:
+    """Serve until SIGTERM or SIGINT; on the way out, run the shutdown hooks (remove containers)."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = build_app(port, faults)
+    server = make_server(HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
+
+    def shutdown(signum: int, frame: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    log.info("%s listening on http://%s:%d (pid %d)", SERVER_NAME, HOST, port, os.getpid())
+    try:
+        server.serve_forever()
+    finally:
+        hooks.run(hooks.ON_SHUTDOWN)
+        log.info("stopped")
+        sys.stdout.flush()

@@ -1,0 +1,109 @@
+"""Run notebooks headlessly with papermill, in order, and report a summary table.
+
+``python -m helpers run`` and ``make lab`` use this. Each parameter reaches only the
+notebooks that declare it; the first failure stops the run, and its executed
+notebook (with papermill's error cell) is kept in the output folder.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from helpers.tags import RUN_ID_ENV
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of one notebook in a run."""
+
+    notebook: str
+    status: str  # "ok", "failed", "not run"
+    seconds: float
+    output: Path | None
+    error: str = ""
+
+
+def default_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
+    """Every notebook of the suite, in name order (00_, 01_, ... 99_)."""
+    return sorted(p for p in directory.glob("*.ipynb") if not p.name.startswith("."))
+
+
+def parse_value(raw: str) -> Any:
+    """A command-line parameter value: YAML scalars and lists (``512``, ``true``, ``[a, b]``), else the text."""
+    if raw.strip() in ("None", "none", "null", "~"):
+        return None
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    return raw if value is None else value
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def run_notebooks(
+    notebooks: Iterable[Path],
+    parameters: dict[str, Any] | None = None,
+    out_dir: Path | None = None,
+    progress: bool = False,
+) -> list[NotebookRun]:
+    """Execute ``notebooks`` in order; stop at the first failure. Never raises for a failed notebook."""
+    import papermill
+
+    notebooks = [Path(n) for n in notebooks]
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = Path(out_dir) if out_dir else Path("runs") / stamp
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault(RUN_ID_ENV, stamp)
+    parameters = parameters or {}
+    results: list[NotebookRun] = []
+    failed = False
+    for notebook in notebooks:
+        if failed:
+            results.append(NotebookRun(notebook.name, "not run", 0.0, None))
+            continue
+        output = out_dir / notebook.name
+        declared = declared_parameters(notebook)
+        given = {k: v for k, v in parameters.items() if k in declared}
+        started = time.monotonic()
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(output), parameters=given, cwd=str(notebook.parent),
+                progress_bar=progress, log_output=False,
+            )
+            results.append(NotebookRun(notebook.name, "ok", time.monotonic() - started, output))
+        except Exception as exc:  # noqa: BLE001 - any failure is reported in the table, the run stops
+            failed = True
+            results.append(NotebookRun(notebook.name, "failed", time.monotonic() - started, output, _summary(exc)))
+    return results
+
+
+def _summary(exc: Exception) -> str:
+    name = getattr(exc, "ename", type(exc).__name__)
+    value = getattr(exc, "evalue", str(exc))
+    return f"{name}: {value}".strip()
+
+
+def summary_table(results: list[NotebookRun]) -> str:
+    """A plain-text table: notebook, status, seconds (and the error of a failure)."""
+    width = max([len("notebook")] + [len(r.notebook) for r in results])
+    lines = [f"{'notebook':<{width}}  {'status':<8}  {'seconds':>8}", f"{'-' * width}  {'-' * 8}  {'-' * 8}"]
+    for r in results:
+        lines.append(f"{r.notebook:<{width}}  {r.status:<8}  {r.seconds:>8.1f}")
+    for r in results:
+        if r.status == "failed":
+            lines.append(f"\n{r.notebook} failed: {r.error}\nexecuted notebook kept at: {r.output}")
+    return "\n".join(lines)

@@ -1,0 +1,72 @@
+"""Shared fixtures: the embedded backend on a test port, a session, the Docker engine, a local base image."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+# Tests use their own port so they never reset a lab the user has running; nbmake's kernels inherit it.
+os.environ.setdefault("FARGATE_LAB_PORT", "4598")
+os.environ.setdefault("FARGATE_LAB_SIMULATED_SECONDS", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BASE_IMAGE = "fargate-lab-test/busybox:local"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def backend():
+    """The embedded backend, started once for the test session and stopped after it."""
+    from helpers import local
+
+    info = local.start()
+    yield info
+    local.stop()
+
+
+@pytest.fixture
+def session(backend):
+    """A fresh, empty embedded backend for each test."""
+    import helpers
+    from helpers import local
+
+    local.reset()
+    return helpers.connect(backend="local")
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """The Docker engine; skipped where none answers, a failure in CI (FARGATE_LAB_REQUIRE_DOCKER=1)."""
+    from helpers.engine import docker_client as connect_engine
+
+    client = connect_engine()
+    if client is None:
+        if os.environ.get("FARGATE_LAB_REQUIRE_DOCKER") == "1":
+            pytest.fail("FARGATE_LAB_REQUIRE_DOCKER=1 but no Docker engine answers")
+        pytest.skip("no Docker engine answers here")
+    return client
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client, tmp_path_factory) -> str:
+    """A base image built locally (FROM scratch plus Debian's static busybox): no registry is reachable in CI."""
+    busybox = Path("/bin/busybox")
+    if not busybox.exists():
+        pytest.fail("the static busybox is missing: apt-get install busybox-static")
+    context = tmp_path_factory.mktemp("busybox-base")
+    (context / "busybox").write_bytes(busybox.read_bytes())
+    (context / "busybox").chmod(0o755)
+    (context / "Dockerfile").write_text(
+        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/sh"]\n'
+    )
+    docker_client.images.build(path=str(context), tag=BASE_IMAGE, rm=True)
+    return BASE_IMAGE

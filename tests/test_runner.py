@@ -1,0 +1,69 @@
+"""The headless runner: parameters reach the notebooks that declare them; a failure stops the run visibly."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers.runner import default_notebooks, parse_value
+from tests.conftest import FIXTURES, ROOT
+
+RUNNER = FIXTURES / "runner"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "helpers", "run", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def outputs(path: Path) -> str:
+    nb = json.loads(path.read_text())
+    texts = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            texts.append("".join(out.get("text", "")) + "".join(out.get("traceback", [])) + out.get("evalue", ""))
+    return "\n".join(texts)
+
+
+def test_parameters_reach_only_the_notebooks_that_declare_them(tmp_path, backend):
+    result = run(str(RUNNER / "a_params.ipynb"), str(RUNNER / "b_other.ipynb"),
+                 "-p", "greeting", "bonjour", "-p", "sizes", "[256, 512]", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "greeting=bonjour sizes=[256, 512] type=list" in outputs(tmp_path / "a_params.ipynb")
+    assert "other=1 has_greeting=False" in outputs(tmp_path / "b_other.ipynb")
+    table = result.stdout
+    assert "a_params.ipynb" in table and "b_other.ipynb" in table and table.count(" ok ") == 2
+
+
+def test_a_failing_notebook_stops_the_run_and_keeps_its_output(tmp_path, backend):
+    result = run(str(RUNNER / "a_params.ipynb"), str(RUNNER / "c_fails.ipynb"), str(RUNNER / "d_after.ipynb"),
+                 "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert re.search(r"c_fails.ipynb +failed", result.stdout)
+    assert re.search(r"d_after.ipynb +not run", result.stdout)
+    assert "RuntimeError: boom" in result.stdout
+    kept = tmp_path / "c_fails.ipynb"
+    assert kept.exists() and "boom: the runbook failed here" in outputs(kept)
+    assert not (tmp_path / "d_after.ipynb").exists()
+
+
+def test_missing_notebook_is_an_error(tmp_path):
+    result = run("notebooks/nope.ipynb", "--out", str(tmp_path))
+    assert result.returncode == 2 and "no such notebook" in result.stderr
+
+
+def test_parameter_values_are_typed():
+    assert parse_value("512") == 512
+    assert parse_value("true") is True
+    assert parse_value("v2") == "v2"
+    assert parse_value("[echo, hi]") == ["echo", "hi"]
+    assert parse_value("none") is None
+    assert parse_value("") == ""
+
+
+def test_default_notebooks_are_the_suite_in_order():
+    names = [p.name for p in default_notebooks()]
+    assert names == sorted(names) and names[0] == "00_environment.ipynb"
