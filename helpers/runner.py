@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -64,7 +65,7 @@ def run_notebooks(
     import papermill
 
     notebooks = [Path(n) for n in notebooks]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(out_dir) if out_dir else Path("runs") / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault(RUN_ID_ENV, stamp)

@@ -8,8 +8,9 @@ itself, never by name.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Literal
 
 SUITE_TAG_KEY = "fargate-lab:suite"
 SUITE_TAG_VALUE = "fargate-lab"
@@ -18,7 +19,7 @@ RUN_ID_ENV = "FARGATE_LAB_RUN_ID"
 
 Style = Literal["Key", "key", "dict"]
 
-_process_run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+_process_run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def run_id() -> str:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 log = logging.getLogger("helpers.local")
 
 ON_RESET: list[Callable[[], None]] = []
 ON_SHUTDOWN: list[Callable[[], None]] = []
 #: WSGI middlewares tried before moto: each returns an iterable to answer, or None to pass.
-MIDDLEWARE: list[Callable[[dict, Callable], Optional[Iterable[bytes]]]] = []
+MIDDLEWARE: list[Callable[[dict, Callable], Iterable[bytes] | None]] = []
 
 _docker_cache: dict[str, Any] = {"at": 0.0, "ok": False}
 

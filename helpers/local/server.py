@@ -12,10 +12,10 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from helpers.local import HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME
-from helpers.local import hooks
+from helpers.local import HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, hooks
 
 log = logging.getLogger("helpers.local.server")
 
