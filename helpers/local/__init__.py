@@ -108,7 +108,9 @@ def _check_port_free(p: int) -> None:
         )
 
 
-def start(p: int | None = None, timeout: float = 60.0, faults: str | None = None) -> ServerInfo:
+def start(
+    p: int | None = None, timeout: float = 60.0, faults: str | None = None, runtime: str | None = None
+) -> ServerInfo:
     """Start the embedded backend detached, or reuse the one already running; return once it answers."""
     p = p or port()
     running = status(p)
@@ -124,6 +126,8 @@ def start(p: int | None = None, timeout: float = 60.0, faults: str | None = None
         command = [sys.executable, "-m", "helpers.local", "serve", "--port", str(p)]
         if faults:
             command += ["--faults", faults]
+        if runtime:
+            command += ["--runtime", runtime]
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True,

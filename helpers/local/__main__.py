@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from helpers import local
@@ -14,15 +15,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["serve", "start", "stop", "status", "reset"])
     parser.add_argument("--port", type=int, default=None, help=f"default: ${local.PORT_ENV} or {local.DEFAULT_PORT}")
     parser.add_argument("--faults", default=None, help="fault injection, e.g. 'throttle=0.3,error=0.05,slow=0.1'")
+    parser.add_argument("--runtime", choices=["auto", "docker", "simulated"], default=None,
+                        help="how tasks run: on the Docker engine, simulated, or auto (Docker when one answers); "
+                             "default: $FARGATE_LAB_RUNTIME or auto")
     args = parser.parse_args(argv)
+    runtime = args.runtime or os.environ.get("FARGATE_LAB_RUNTIME", "auto")
     try:
         port = args.port or local.port()
         if args.command == "serve":
             from helpers.local.server import serve
 
-            serve(port, faults=args.faults)
+            serve(port, faults=args.faults, runtime=runtime)
         elif args.command == "start":
-            info = local.start(port, faults=args.faults)
+            info = local.start(port, faults=args.faults, runtime=runtime)
             print(info.url)
         elif args.command == "stop":
             print("stopped" if local.stop(port) else f"not running on port {port}")

@@ -32,6 +32,7 @@ class ControlApp:
         if path == HEALTH_PATH:
             return self._json(start_response, {
                 "server": SERVER_NAME, "pid": os.getpid(), "port": self.port, "docker": hooks.docker_available(),
+                "runtime": hooks.CONFIG.get("runtime"), "faults": hooks.CONFIG.get("faults"),
             })
         if path == RESET_PATH and environ.get("REQUEST_METHOD") == "POST":
             reset_all()
@@ -57,23 +58,24 @@ def reset_all() -> None:
     moto_api_backend.reset()
 
 
-def build_app(port: int, faults: str | None = None) -> ControlApp:
+def build_app(port: int, faults: str | None = None, runtime: str = "auto") -> ControlApp:
     os.environ.setdefault("MOTO_PORT", str(port))
+    hooks.CONFIG.update(port=port, faults=faults, runtime=runtime)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from helpers.local import fidelity
 
-    fidelity.apply_all(faults=faults)
+    fidelity.apply_all()
     return ControlApp(DomainDispatcherApplication(create_backend_app), port)
 
 
-def serve(port: int, faults: str | None = None) -> None:
+def serve(port: int, faults: str | None = None, runtime: str = "auto") -> None:
     """Serve until SIGTERM or SIGINT; on the way out, run the shutdown hooks (remove containers)."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = build_app(port, faults)
+    app = build_app(port, faults, runtime)
     server = make_server(HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(signum: int, frame: Any) -> None:

@@ -1,0 +1,93 @@
+"""The seam between the embedded ECS (moto plus fidelity fixes) and what runs a task's containers.
+
+Two executors implement ``Executor``: a simulated one (no engine: the task reaches
+STOPPED after a short, configurable time, exit code 0 unless the container's
+environment sets ``FARGATE_LAB_SIMULATED_EXIT_CODE``) and the Docker one (containers
+really run on the local engine). The ECS fidelity layer calls ``launch`` at RunTask
+(and for a service's tasks), ``state`` on every DescribeTasks/ListTasks, ``stop`` at
+StopTask, and ``forget`` once a stopped task has been recorded. The fidelity layer
+copies ``TaskState`` into the task as ECS would show it.
+
+Everything here runs inside the embedded backend's server process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Protocol
+
+#: ECS task lifecycle, in order (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle.html).
+LIFECYCLE = ("PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED")
+
+#: Set on a container definition's environment to make the simulated executor exit with that code.
+SIMULATED_EXIT_CODE_ENV = "FARGATE_LAB_SIMULATED_EXIT_CODE"
+#: How long a simulated one-off task runs, in seconds (server environment; default 3).
+SIMULATED_SECONDS_ENV = "FARGATE_LAB_SIMULATED_SECONDS"
+
+#: Receives log events: (log group, log stream, [(timestamp ms, message), ...]).
+LogSink = Callable[[str, str, list[tuple[int, str]]], None]
+#: Resolves a secret's ``valueFrom`` (Secrets Manager or SSM ARN/name) to its value.
+SecretResolver = Callable[[str], str]
+#: Makes an image reference runnable locally (an ECR URI of the embedded ECR is loaded from its blobs);
+#: returns the local image reference to run, or raises LookupError when the image cannot be found.
+ImageResolver = Callable[[str], str]
+
+
+@dataclass
+class ContainerState:
+    name: str
+    last_status: str = "PENDING"  # PENDING, RUNNING, STOPPED
+    exit_code: int | None = None
+    reason: str | None = None  # e.g. "OutOfMemoryError: Container killed due to memory usage"
+    health_status: str = "UNKNOWN"  # HEALTHY, UNHEALTHY, UNKNOWN
+    runtime_id: str | None = None  # the Docker container id, when there is one
+
+
+@dataclass
+class TaskState:
+    last_status: str = "PROVISIONING"  # one of LIFECYCLE
+    pull_started_at: datetime | None = None
+    pull_stopped_at: datetime | None = None
+    started_at: datetime | None = None
+    stopping_at: datetime | None = None
+    execution_stopped_at: datetime | None = None
+    stopped_at: datetime | None = None
+    # EssentialContainerExited, TaskFailedToStart, UserInitiated, ServiceSchedulerInitiated, SpotInterruption
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    containers: dict[str, ContainerState] = field(default_factory=dict)
+    simulated: bool = False
+
+
+@dataclass
+class LaunchRequest:
+    """What an executor needs to run one task; ``task_definition`` is DescribeTaskDefinition's ``taskDefinition``."""
+
+    task_id: str
+    cluster: str
+    task_definition: dict
+    overrides: dict
+    log_sink: LogSink
+    resolve_secret: SecretResolver
+    resolve_image: ImageResolver
+    group: str = ""  # "family:NAME" or "service:NAME"
+
+
+class Executor(Protocol):
+    name: str  # "simulated" or "docker"
+
+    def launch(self, request: LaunchRequest) -> None:
+        """Start the task; returns at once (pulling and starting go on in the background)."""
+
+    def state(self, task_id: str) -> TaskState:
+        """The task's state now."""
+
+    def stop(self, task_id: str, reason: str, stop_code: str = "UserInitiated") -> None:
+        """Stop as ECS does: SIGTERM, then SIGKILL after each container's stopTimeout (default 30 s)."""
+
+    def forget(self, task_id: str) -> None:
+        """Remove what is left of a stopped task (its containers)."""
+
+    def cleanup(self) -> None:
+        """Remove everything this executor started (backend reset or shutdown)."""
