@@ -74,6 +74,8 @@ def test_notebook_runs_clean_in_jupyterlab(browser_lab, notebook):
     assert not not_run, f"{notebook}: cells {not_run} did not run\n{describe(cells)}"
     red = [c for c in cells if c.stderr]
     assert not red, f"{notebook}: cells show errors or stderr output\n{describe(red)}"
+    broken = {c.index: c.widget_errors for c in cells if c.widget_errors}
+    assert not broken, f"{notebook}: widgets failed to display: {broken}"
     expected = EXPECTED[notebook]
     assert sum(c.tables for c in cells) >= expected["tables"], f"{notebook}: no table rendered\n{describe(cells)}"
     assert sum(c.progress_bars for c in cells) >= expected["progress_bars"], (
@@ -83,7 +85,7 @@ def test_notebook_runs_clean_in_jupyterlab(browser_lab, notebook):
 def test_the_browser_check_sees_what_goes_wrong(browser_lab):
     """The same check on a notebook that fails on purpose: widgets and tables render, and the failure shows."""
     progress, table, warning, failing, after = run_in_browser(browser_lab, "shows_errors.ipynb")
-    assert progress.ran and progress.progress_bars == 1 and not progress.stderr
+    assert progress.ran and progress.progress_bars == 1 and not progress.stderr and not progress.widget_errors
     assert table.ran and table.tables == 1
     assert warning.stderr == ["a warning on stderr\n"]
     assert failing.ran and "RuntimeError: boom: the lab failed here" in failing.stderr[0]
