@@ -280,7 +280,7 @@ def _status_line(results: Sequence[TaskResult]) -> str:
 
 def wait_for_tasks(session: Any, cluster: str, task_arns: Sequence[str], *, timeout: float = 600,
                    on_timeout: str = "stop", poll_seconds: float = 1.0, max_poll_seconds: float = 6.0,
-                   progress: bool = True, log_lines: int = 20,
+                   progress: bool = True, log_lines: int = 20, raise_on_failure: bool = True,
                    on_poll: Callable[[list[TaskResult]], None] | None = None) -> list[TaskResult]:
     """Follow every task to STOPPED; return their TaskResults, or raise.
 
@@ -288,7 +288,8 @@ def wait_for_tasks(session: Any, cluster: str, task_arns: Sequence[str], *, time
     only STOPPED ends the wait for it. Raises TaskFailed (with the results and the log
     tail) when a task failed to start or an essential container exited non-zero, and
     TaskTimedOut after ``timeout`` seconds, having stopped the tasks if ``on_timeout`` is
-    "stop" (or left them running if "leave").
+    "stop" (or left them running if "leave"). ``raise_on_failure=False`` returns failed
+    tasks' results instead (a timeout still raises).
     """
     if on_timeout not in ON_TIMEOUT:
         raise InvalidParameter("on_timeout", on_timeout, f"one of {', '.join(repr(o) for o in ON_TIMEOUT)}")
@@ -313,7 +314,7 @@ def wait_for_tasks(session: Any, cluster: str, task_arns: Sequence[str], *, time
             time.sleep(min(interval, max(0.0, deadline - time.monotonic()) + 0.05))
             interval = min(max_poll_seconds, interval * 1.5)
     failed = [r for r in results if r.failed or r.last_status == "MISSING"]
-    if failed:
+    if failed and raise_on_failure:
         tail = _log_tail(session, cluster, failed, log_lines)
         summary = "; ".join(f"{r.task_id}: {r.stop_code or r.last_status}, exit codes {r.exit_codes}. {r.hint}"
                             for r in failed)

@@ -4,8 +4,9 @@ Used when the embedded backend runs with ``runtime="simulated"`` or no Docker en
 answers. The state is a pure function of time since launch (no threads): provisioning,
 an image "pull", RUNNING for ``FARGATE_LAB_SIMULATED_SECONDS`` (default 3), then the
 containers exit with code 0 (or ``FARGATE_LAB_SIMULATED_EXIT_CODE`` from the container's
-environment) and the task stops. A service's task (group ``service:NAME``) keeps running
-until it is stopped. Each container's log stream says plainly that nothing ran.
+environment) and the task stops; a container's own ``FARGATE_LAB_SIMULATED_SECONDS`` sets
+how long its task runs. A service's task (group ``service:NAME``) keeps running until it
+is stopped. Each container's log stream says plainly that nothing ran.
 
 Runs inside the embedded backend's server process.
 """
@@ -89,6 +90,13 @@ class SimulatedExecutor:
         containers = request.task_definition.get("containerDefinitions") or []
         one_off = not request.group.startswith("service:")
         seconds = self._seconds if self._seconds is not None else simulated_seconds()
+        for container in containers:  # a container's own FARGATE_LAB_SIMULATED_SECONDS wins (tests, demos)
+            own = _environment(container, request.overrides).get(SIMULATED_SECONDS_ENV)
+            if own is not None:
+                try:
+                    seconds = max(0.0, float(own))
+                except ValueError:
+                    pass
         plan = _Plan(
             request=request,
             launched_at=_now(),
