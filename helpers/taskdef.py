@@ -401,6 +401,21 @@ def register(session: Any, td: Mapping[str, Any]) -> Registration:
     return Registration(registered["taskDefinitionArn"], family, int(registered["revision"]), True, text, registered)
 
 
+def ecr_image_uri(session: Any, repository: str, tag: str = "latest") -> tuple[str, bool]:
+    """``(URI:tag, exists)`` of an ECR repository of the session's account and region.
+
+    When the repository does not exist the URI follows ECR's pattern
+    (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME) and ``exists`` is False, so a caller can say so.
+    """
+    ecr = session.client("ecr")
+    try:
+        found = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
+        return f"{found['repositoryUri']}:{tag}", True
+    except ecr.exceptions.RepositoryNotFoundException:
+        account = session.client("sts").get_caller_identity()["Account"]
+        return f"{account}.dkr.ecr.{session.region_name}.amazonaws.com/{repository}:{tag}", False
+
+
 def size_choices(os_family: str = "LINUX") -> list[tuple[int, int]]:
     """Every valid (cpu, memory MiB) pair for ``os_family``: what a notebook offers as choices."""
     if os_family.upper() not in OS_FAMILIES:

@@ -410,6 +410,13 @@ def task_logs(session: Any, cluster: str, task_arn: str, *, follow: bool = False
         task = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"]
 
 
+def simulated(logs: Mapping[str, Sequence[str]]) -> bool:
+    """Whether these log lines come from the embedded backend's simulation (no container ran)."""
+    from helpers.local.simulated import SIMULATED_NOTE
+
+    return any(SIMULATED_NOTE in line for lines in logs.values() for line in lines)
+
+
 def _log_tail(session: Any, cluster: str, results: Sequence[TaskResult], lines: int) -> str:
     """The last ``lines`` log lines of each container of ``results``' tasks, as text."""
     out = []

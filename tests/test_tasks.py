@@ -221,3 +221,27 @@ def test_duration_counts_from_pull_start_to_stop():
     result = tasks.TaskResult(task_arn="arn:x/t", last_status="STOPPED", pull_started_at=now,
                               stopped_at=now + timedelta(seconds=42), exit_codes={"a": 0})
     assert result.duration_seconds == 42 and not result.failed
+
+
+def test_notebook_02_fails_a_papermill_run_when_the_task_fails(sim, simulated_backend, monkeypatch, tmp_path):
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("FARGATE_LAB_PORT", str(simulated_backend.port))
+    out = tmp_path / "02.ipynb"
+    with pytest.raises(PapermillExecutionError) as caught:
+        papermill.execute_notebook(str(ROOT / "notebooks" / "02_run_fargate_task.ipynb"), str(out),
+                                   parameters={"environment": {EXIT: "3"}, "cluster": CLUSTER},
+                                   progress_bar=False, kernel_name="python3")
+    assert caught.value.ename == "TaskFailed"
+    assert "exited with code 3" in caught.value.evalue and SIMULATED_NOTE in caught.value.evalue
+
+    papermill.execute_notebook(str(ROOT / "notebooks" / "02_run_fargate_task.ipynb"), str(out),
+                               parameters={"count": 2, "capacity": "FARGATE_SPOT", "cluster": CLUSTER},
+                               progress_bar=False, kernel_name="python3")
+    text = out.read_text()
+    assert "SIMULATED: the embedded backend has no container runtime here" in text
+    assert "registered new revision 2" in text  # the environment differs from the failed run's
+    assert "EssentialContainerExited" in text and "FARGATE_SPOT" in text
