@@ -316,8 +316,8 @@ def wait_for_tasks(session: Any, cluster: str, task_arns: Sequence[str], *, time
     failed = [r for r in results if r.failed or r.last_status == "MISSING"]
     if failed and raise_on_failure:
         tail = _log_tail(session, cluster, failed, log_lines)
-        summary = "; ".join(f"{r.task_id}: {r.stop_code or r.last_status}, exit codes {r.exit_codes}. {r.hint}"
-                            for r in failed)
+        summary = "; ".join(f"{r.task_id}: {r.stop_code or r.last_status} ({r.stopped_reason}), "
+                            f"exit codes {r.exit_codes}. {r.hint}" for r in failed)
         raise TaskFailed(f"{len(failed)} of {len(results)} task(s) failed: {summary}", results, tail)
     return results
 

@@ -245,3 +245,27 @@ def test_notebook_02_fails_a_papermill_run_when_the_task_fails(sim, simulated_ba
     assert "SIMULATED: the embedded backend has no container runtime here" in text
     assert "registered new revision 2" in text  # the environment differs from the failed run's
     assert "EssentialContainerExited" in text and "FARGATE_SPOT" in text
+
+
+def test_secrets_must_exist_for_the_task_to_start(sim):
+    secret = sim.client("secretsmanager").create_secret(Name="lab/token", SecretString='{"token": "s3cret"}')["ARN"]
+    sim.client("ssm").put_parameter(Name="/lab/level", Value="3", Type="SecureString")
+    parameter = "arn:aws:ssm:us-east-1:123456789012:parameter/lab/level"
+    good = register(sim, secrets={"TOKEN": f"{secret}:token::", "LEVEL": parameter})
+    results = tasks.wait_for_tasks(sim, CLUSTER, tasks.run_task(sim, CLUSTER, good), progress=False)
+    assert results[0].exit_codes == {"job": 0}
+
+    missing = register(sim, secrets={"TOKEN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf"})
+    with pytest.raises(TaskFailed, match="unable to pull secrets") as caught:
+        tasks.wait_for_tasks(sim, CLUSTER, tasks.run_task(sim, CLUSTER, missing), progress=False)
+    assert caught.value.results[0].stop_code == "TaskFailedToStart"
+    assert "secret cannot be read" in caught.value.results[0].hint
+
+
+def test_task_definition_tags_propagate_to_the_task(sim):
+    (arn,) = tasks.run_task(sim, CLUSTER, register(sim), tags={"purpose": "test"})
+    task = sim.client("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn], include=["TAGS"])["tasks"][0]
+    tags = {t["key"]: t["value"] for t in task["tags"]}
+    assert tags["purpose"] == "test" and tags[SUITE_TAG_KEY] == "fargate-lab"
+    definition = sim.client("ecs").describe_task_definition(taskDefinition="job", include=["TAGS"])
+    assert {t["key"] for t in definition["tags"]} <= set(tags)

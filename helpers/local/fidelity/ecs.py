@@ -2,7 +2,7 @@
 
 moto 5.2.5 differs from ECS where the suite needs it not to (see GUIDE.md): RunTask
 answers HTTP 500 when a container omits ``memory`` or ``awsvpcConfiguration`` omits
-``securityGroups``; invalid Fargate sizes are accepted; ``clientToken`` is ignored;
+``securityGroups``; invalid Fargate sizes are accepted; ``clientToken`` and ``propagateTags`` are ignored;
 DescribeTasks lacks cpu, memory, timestamps, stop codes and platform version, moves a
 task one state per call, and leaves ``launchType`` empty for capacity providers;
 ListTasks ignores the default ``desiredStatus`` (RUNNING) and ``serviceName``.
@@ -86,11 +86,15 @@ def _secret_resolver(account: str, region: str):
         if ":ssm:" in value_from or not value_from.startswith("arn:"):
             from moto.ssm.models import ssm_backends
 
-            name = value_from.split(":parameter", 1)[-1] if value_from.startswith("arn:") else value_from
-            parameter = ssm_backends[account][region].get_parameter(name)
-            if parameter is None:
-                raise LookupError(f"SSM parameter {value_from} not found")
-            return parameter.value
+            names = [value_from]
+            if value_from.startswith("arn:"):  # ...:parameter/NAME is "NAME" or "/NAME" (hierarchical)
+                rest = value_from.split(":parameter/", 1)[-1]
+                names = [rest, f"/{rest}"]
+            for name in names:
+                parameter = ssm_backends[account][region].get_parameter(name)
+                if parameter is not None:
+                    return parameter.value
+            raise LookupError(f"SSM parameter {value_from} not found")
         from moto.secretsmanager.models import secretsmanager_backends
 
         parts = value_from.split(":")  # arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key:stage:version]
@@ -202,14 +206,9 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     task._lab_failed = None
 
     document = _task_definition_document(td)
-    missing = _missing_log_group(task, document)
-    if missing:
-        task._lab_failed = (
-            _now(),
-            "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: "
-            "failed to create Cloudwatch log stream: ResourceNotFoundException: The specified log group does not "
-            f"exist. (log group {missing}) : exit status 1",
-        )
+    failure = _initialization_failure(task, document)
+    if failure:
+        task._lab_failed = (_now(), failure)
         return
     request = LaunchRequest(
         task_id=task.id,
@@ -232,6 +231,26 @@ def _availability_zone(backend: Any, networking: dict | None) -> str | None:
         return ec2_backends[backend.account_id][backend.region_name].get_subnet(subnet_id).availability_zone
     except Exception:  # noqa: BLE001 - an unknown subnet leaves the zone out, as moto did
         return None
+
+
+def _initialization_failure(task: Any, document: dict) -> str | None:
+    """ECS's ResourceInitializationError when a log group or a secret the task needs is missing, else None."""
+    missing = _missing_log_group(task, document)
+    if missing:
+        return ("ResourceInitializationError: failed to validate logger args: create stream has been retried 1 "
+                "times: failed to create Cloudwatch log stream: ResourceNotFoundException: The specified log group "
+                f"does not exist. (log group {missing}) : exit status 1")
+    resolve = _secret_resolver(task._account_id, task.region_name)
+    for container in document.get("containerDefinitions") or []:
+        for secret in container.get("secrets") or []:
+            try:
+                resolve(secret["valueFrom"])
+            except Exception:  # noqa: BLE001 - any failure to read it is what ECS reports
+                return ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+                        "retrieval failed: unable to retrieve secret from asm: service call has been retried 1 "
+                        f"time(s): failed to fetch secret {secret['valueFrom']} from secrets manager: "
+                        "ResourceNotFoundException: Secrets Manager can't find the specified secret.")
+    return None
 
 
 def _missing_log_group(task: Any, document: dict) -> str | None:
@@ -442,6 +461,9 @@ def _patch_run_task(backend_cls: type) -> None:
             if count is not None and not 1 <= int(count) <= 10:
                 raise EcsClientException("count must be between 1 and 10.")
             networking = _default_security_groups(self, networking_configuration)
+            if getattr(_local, "propagate_tags", None) == "TASK_DEFINITION" and td.tags:
+                given = {t["key"] for t in tags or []}
+                tags = [*(tags or []), *[t for t in td.tags if t["key"] not in given]]
             tasks = original(self, cluster_str, task_definition_str, count, overrides, started_by, tags,
                              launch_type, networking, group, platform_version, capacity_provider_strategy)
             for task in tasks:
@@ -533,7 +555,7 @@ def _patch_last_status() -> None:
 
 
 def _patch_responses() -> None:
-    """RunTask's ``clientToken`` and ListTasks' default filter reach the backend through a thread-local."""
+    """RunTask's ``clientToken`` and ``propagateTags``, ListTasks' default filter: to the backend via a thread-local."""
     from moto.ecs.responses import EC2ContainerServiceResponse
 
     original_run = EC2ContainerServiceResponse.run_task
@@ -541,10 +563,12 @@ def _patch_responses() -> None:
 
     def run_task(self: Any) -> Any:
         _local.client_token = self._get_param("clientToken")
+        _local.propagate_tags = self._get_param("propagateTags")
         try:
             return original_run(self)
         finally:
             _local.client_token = None
+            _local.propagate_tags = None
 
     def list_tasks(self: Any) -> Any:
         _local.default_desired_status = "RUNNING"
