@@ -432,15 +432,7 @@ def docker_push(session: boto3.Session, image: str, repository: str, tag: str, *
     started = time.perf_counter()
     validate_repository_name(repository)
     validate_tag(tag)
-    if client is None:
-        from helpers.engine import docker_client
-
-        client = docker_client()
-    if client is None:
-        raise DockerUnavailable(
-            "push_method='docker' needs a Docker engine and none answers. Start Docker, or use push_method='api', "
-            "which pushes through the ECR API without one."
-        )
+    client = client or _engine_or_explain()
     import docker.errors
 
     try:
@@ -493,6 +485,42 @@ def _follow_push(stream: Iterable[dict], repository: str, uri: str, tag: str, im
                       bytes_uploaded=sum(done.get(layer, 0) for layer in pushed), layers_uploaded=len(pushed),
                       layers_skipped=len(skipped), seconds=time.perf_counter() - started, method="docker",
                       source=f"local Docker image {image}")
+
+
+PUSH_METHODS = ("api", "docker")
+
+
+def check_push_method(method: str, source: str | Path | None = None) -> str:
+    """Fail before anything is created when ``method`` cannot work here (unknown, or "docker" without an engine)."""
+    if method not in PUSH_METHODS:
+        raise InvalidParameter("push_method", method, "'api' (through the ECR API, no Docker needed) or 'docker'")
+    if method == "docker":
+        if source and Path(source).exists():
+            raise InvalidParameter("push_method", method, "'api' for an archive or a directory: 'docker' pushes a "
+                                   "local Docker image")
+        _engine_or_explain()
+    return method
+
+
+def push(session: boto3.Session, source: str | Path, repository: str, tag: str, *, method: str = "api",
+         progress: bool = True) -> PushResult:
+    """``push_image`` (method "api") or ``docker_push`` (method "docker") of ``source``."""
+    check_push_method(method, source)
+    if method == "docker":
+        return docker_push(session, str(source), repository, tag, progress=progress)
+    return push_image(session, source, repository, tag, progress=progress)
+
+
+def _engine_or_explain() -> Any:
+    from helpers.engine import docker_client
+
+    client = docker_client()
+    if client is None:
+        raise DockerUnavailable(
+            "push_method='docker' needs a Docker engine and none answers. Start Docker, or use push_method='api', "
+            "which pushes through the ECR API without one."
+        )
+    return client
 
 
 # --- what the repository holds ------------------------------------------------------------------------------------
