@@ -442,8 +442,12 @@ def _docker_build(client: Any, app: Path, tag: str, args: dict[str, str], echo: 
     echo(f"building {app} as {tag} with the Docker engine" + (f" (BASE_IMAGE={args['BASE_IMAGE']})" if "BASE_IMAGE" in args else ""))
     for chunk in client.api.build(path=str(app), tag=tag, buildargs=args, rm=True, forcerm=True, decode=True):
         if "error" in chunk:
-            detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-            raise ImageBuildFailed(f"docker build of {app} failed: {detail.strip()}")
+            detail = (chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
+            hint = ""
+            if "BASE_IMAGE" not in args and any(w in detail for w in ("pull", "manifest", "dial", "timeout", "resolve")):
+                hint = (f" The base image could not be pulled; where no registry is reachable, build a local base image "
+                        f"and set {BASE_IMAGE_ENV}=<that image> (or pass base_image=...).")
+            raise ImageBuildFailed(f"docker build of {app} failed: {detail}.{hint}")
         text = chunk.get("stream", "")
         if text.strip():
             lines.append(text.rstrip("\n"))
