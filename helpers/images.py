@@ -192,8 +192,8 @@ def _from_archive(path: Path) -> SourceImage:
         return data.read()
 
     def opener(name: str) -> Callable[[], IO[bytes]]:
-        info = member(name)
-        return lambda: tar.extractfile(info)  # type: ignore[return-value]
+        info = member(name)  # each reader opens the archive itself: layers are read in parallel
+        return lambda: _FileSlice(path, info.offset_data, info.size)  # type: ignore[return-value]
 
     if "manifest.json" in members:
         image = _docker_archive(path, read, opener, member)
@@ -207,6 +207,31 @@ def _from_archive(path: Path) -> SourceImage:
         )
     image._cleanup.append(tar.close)
     return image
+
+
+class _FileSlice(io.RawIOBase):
+    """A read-only view of ``size`` bytes at ``offset`` of a file, with its own file handle."""
+
+    def __init__(self, path: Path, offset: int, size: int) -> None:
+        super().__init__()
+        self._file = open(path, "rb")
+        self._file.seek(offset)
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._left if n is None or n < 0 else min(n, self._left)
+        data = self._file.read(n)
+        if len(data) < n:
+            raise InvalidImageArchive("the archive ended inside a layer: it is truncated")
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _docker_archive(path: Path, read: Callable, opener: Callable, member: Callable) -> SourceImage:
