@@ -68,11 +68,16 @@ def lab_environment(state: Path, backend_port: int) -> dict[str, str]:
 
 
 @contextmanager
-def jupyterlab(root: Path, env: dict[str, str], state: Path, timeout: float = 90.0) -> Iterator[JupyterLab]:
-    """Serve JupyterLab on a free 127.0.0.1 port, token disabled, rooted at ``root``; stop it afterwards."""
+def jupyterlab(
+    root: Path, env: dict[str, str], state: Path, launcher: list[str] | None = None, timeout: float = 90.0
+) -> Iterator[JupyterLab]:
+    """Serve JupyterLab on a free 127.0.0.1 port, token disabled, rooted at ``root``; stop it afterwards.
+
+    ``launcher`` goes before the server's command, as Binder puts ``binder/start`` before it.
+    """
     port = free_port()
     log = state / "jupyterlab.log"
-    command = [
+    command = [*(launcher or []),
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0", "--IdentityProvider.token=", f"--ServerApp.root_dir={root}",
         "--ServerApp.allow_root=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",

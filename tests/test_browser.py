@@ -1,7 +1,8 @@
 """The lab in a browser, as a learner uses it: JupyterLab, Run > Run All Cells, and what the page then shows.
 
-JupyterLab is served on 127.0.0.1 from a copy of the repository (so nothing is saved into notebooks/), with its
-own embedded-backend port; Debian's Chromium, headless, is driven by Playwright. Screenshots are kept in
+JupyterLab is served on 127.0.0.1 from a copy of the repository (so nothing is saved into notebooks/), launched
+through binder/start as Binder launches it (as `make jupyter` does: the embedded backend first, on the test's own
+port, then JupyterLab); Debian's Chromium, headless, is driven by Playwright. Screenshots are kept in
 test-artifacts/ (gitignored) for a person to look at.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,12 +44,15 @@ def browser_lab(tmp_path_factory):
     state = tmp_path_factory.mktemp("jupyter-state")
     backend_port = free_port()
     env = lab_environment(state, backend_port)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # binder/start's `python`
     ARTIFACTS.mkdir(exist_ok=True)
     try:
-        with jupyterlab(root, env, state) as lab, chromium() as browser:
+        # Launched as Binder launches it: binder/start starts the embedded backend, then execs JupyterLab.
+        with jupyterlab(root, env, state, launcher=[str(root / "binder" / "start")]) as lab, chromium() as browser:
+            assert local.status(backend_port), "binder/start did not start the embedded backend"
             yield lab, browser
     finally:
-        local.stop(backend_port)  # the notebooks' kernels started it on this port
+        local.stop(backend_port)
 
 
 def run_in_browser(browser_lab, notebook: str) -> list[CellView]:
