@@ -140,6 +140,7 @@ class CellView:
     stderr: list[str]  # what the learner sees in red: tracebacks (JupyterLab renders errors as stderr) and warnings
     tables: int
     progress_bars: int
+    images: int  # rendered PNG/SVG outputs: matplotlib figures
     widget_errors: list[str]  # "Error displaying widget": the widget's model never reached the page
 
     @property
@@ -158,6 +159,7 @@ _READ_CELLS = """
            .map(e => e.textContent),
   tables: cell.querySelectorAll('.jp-OutputArea-output table.dataframe').length,
   progress_bars: cell.querySelectorAll('.jp-OutputArea-output .widget-hprogress .progress-bar').length,
+  images: cell.querySelectorAll('.jp-OutputArea-output[data-mime-type^="image/"] :is(img, svg)').length,
   widget_errors: [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText)
                    .filter(t => t.includes('Error displaying widget')),
 }))

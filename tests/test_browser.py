@@ -24,8 +24,9 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = ROOT / "test-artifacts"
 #: The notebooks opened in the browser, in the order a learner meets them, with what each must render.
 EXPECTED = {
-    "00_environment.ipynb": {"tables": 1, "progress_bars": 0},
-    "01_push_to_ecr.ipynb": {"tables": 1, "progress_bars": 1},
+    "00_environment.ipynb": {"tables": 1, "progress_bars": 0, "images": 0},
+    "01_push_to_ecr.ipynb": {"tables": 1, "progress_bars": 1, "images": 0},
+    "04_cost_and_state.ipynb": {"tables": 1, "progress_bars": 0, "images": 1},
 }
 NOTEBOOKS = [name for name in EXPECTED if (ROOT / "notebooks" / name).exists()]
 
@@ -85,13 +86,15 @@ def test_notebook_runs_clean_in_jupyterlab(browser_lab, notebook):
     assert sum(c.tables for c in cells) >= expected["tables"], f"{notebook}: no table rendered\n{describe(cells)}"
     assert sum(c.progress_bars for c in cells) >= expected["progress_bars"], (
         f"{notebook}: no progress bar rendered (ipywidgets)\n{describe(cells)}")
+    assert sum(c.images for c in cells) >= expected["images"], f"{notebook}: no figure rendered\n{describe(cells)}"
 
 
 def test_the_browser_check_sees_what_goes_wrong(browser_lab):
-    """The same check on a notebook that fails on purpose: widgets and tables render, and the failure shows."""
-    progress, table, warning, failing, after = run_in_browser(browser_lab, "shows_errors.ipynb")
+    """The same check on a notebook that fails on purpose: widgets, tables and figures render; the failure shows."""
+    progress, table, figure, warning, failing, after = run_in_browser(browser_lab, "shows_errors.ipynb")
     assert progress.ran and progress.progress_bars == 1 and not progress.stderr and not progress.widget_errors
-    assert table.ran and table.tables == 1
+    assert table.ran and table.tables == 1 and table.images == 0
+    assert figure.ran and figure.images == 1 and not figure.stderr
     assert warning.stderr == ["a warning on stderr\n"]
     assert failing.ran and "RuntimeError: boom: the lab failed here" in failing.stderr[0]
     assert "Traceback" in failing.stderr[0]
