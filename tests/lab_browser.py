@@ -154,7 +154,7 @@ _READ_CELLS = """
 () => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell')].map((cell, index) => ({
   index,
   prompt: (cell.querySelector('.jp-InputArea-prompt') || {}).textContent || '',
-  source: [...cell.querySelectorAll('.jp-InputArea-editor .cm-line')].map(line => line.textContent).join('\n'),
+  source: [...cell.querySelectorAll('.jp-InputArea-editor .cm-line')].map(line => line.textContent).join('\\n'),
   stderr: [...cell.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
            .map(e => e.textContent),
   tables: cell.querySelectorAll('.jp-OutputArea-output table.dataframe').length,
