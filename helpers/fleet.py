@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 
 import boto3
@@ -185,9 +186,12 @@ class FleetReport:
 
 
 def build_demo_fleet(session: boto3.Session, regions: list[str] | None = None,
-                     image: str = "fargate-lab/demo:latest") -> FleetReport:
+                     image: str = "fargate-lab/demo:latest", settle_seconds: float = 0) -> FleetReport:
     """Create (once) the demo fleet in ``regions`` (the session's region when None; a second region gets the
-    "demo-analytics" cluster). Returns what exists and what was added."""
+    "demo-analytics" cluster). Returns what exists and what was added.
+
+    ``settle_seconds``: wait that long after starting tasks, so that short one-off tasks have finished.
+    """
     regions = list(regions or [session.region_name])
     services, batches, where = plan(regions)
     started = stopped = 0
@@ -221,6 +225,8 @@ def build_demo_fleet(session: boto3.Session, regions: list[str] | None = None,
             bar.update()
         pushed = push_demo_images(session, regions[0])
         bar.update()
+    if started and settle_seconds > 0:
+        time.sleep(settle_seconds)
     return FleetReport(clusters=where, services=len(services), tasks_started=started, tasks_stopped=stopped,
                        images=pushed)
 
