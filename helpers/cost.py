@@ -111,11 +111,18 @@ def fargate_task_cost(cpu: int, memory: int, seconds: float, *, region: str = "u
 
 
 def _codes(series: pd.Series, categories: list[str]) -> np.ndarray:
-    """Integer codes of ``series`` in ``categories`` (-1 where absent), computed once per distinct value."""
+    """Integer codes of ``series`` in ``categories`` (-1 where absent or NA), computed once per distinct value."""
     cat = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
-    lookup = np.array([categories.index(c) if c in categories else -1 for c in cat.cat.categories], dtype=np.int64)
-    codes = cat.cat.codes.to_numpy()
-    return np.where(codes >= 0, lookup[codes] if len(lookup) else -1, -1)
+    lookup = np.array([categories.index(c) if c in categories else -1 for c in cat.cat.categories] + [-1],
+                      dtype=np.int64)
+    return lookup[cat.cat.codes.to_numpy()]  # code -1 (NA) picks the trailing -1
+
+
+def _matches(series: pd.Series, predicate) -> np.ndarray:
+    """``predicate(value)`` for each row as a bool array, evaluated once per distinct value (NA is False)."""
+    cat = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
+    lookup = np.array([bool(predicate(c)) for c in cat.cat.categories] + [False], dtype=bool)
+    return lookup[cat.cat.codes.to_numpy()]
 
 
 def _column(frame: pd.DataFrame, name: str, default: object) -> pd.Series:
@@ -126,11 +133,8 @@ def _column(frame: pd.DataFrame, name: str, default: object) -> pd.Series:
 
 def _platform_codes(frame: pd.DataFrame) -> np.ndarray:
     """0 linux_x86, 1 linux_arm, 2 windows_x86 for each row (missing arch: x86; missing OS: Linux)."""
-    os_cat = _column(frame, "os_family", "LINUX").fillna("LINUX").astype("category")
-    arch_cat = _column(frame, "arch", "X86_64").fillna("X86_64").astype("category")
-    windows = np.array([_is_windows(c) for c in os_cat.cat.categories], dtype=bool)[os_cat.cat.codes.to_numpy()]
-    arm = np.array([str(c).upper() == "ARM64" for c in arch_cat.cat.categories], dtype=bool)[
-        arch_cat.cat.codes.to_numpy()]
+    windows = _matches(_column(frame, "os_family", "LINUX"), _is_windows)
+    arm = _matches(_column(frame, "arch", "X86_64"), lambda a: str(a).upper() == "ARM64")
     return np.where(windows, 2, np.where(arm, 1, 0))
 
 
@@ -150,7 +154,7 @@ def hourly_rate_frame(frame: pd.DataFrame, *, region: str | None = None, table: 
     table = _table(table)
     regions, vcpu_rates, gb_rates, lic_rates, eph_rates = _rate_arrays(table)
     region_series = pd.Series(region, index=frame.index) if region else _column(frame, "region", "us-east-1")
-    r = _codes(region_series.astype("string").fillna(""), regions)
+    r = _codes(region_series, regions)
     p = _platform_codes(frame)
     known = r >= 0
     rr = np.where(known, r, 0)
@@ -175,7 +179,7 @@ def billing_window(tasks: pd.DataFrame, now: datetime | pd.Timestamp | None = No
         if column in tasks:
             start = start.fillna(pd.to_datetime(tasks[column], utc=True))
     end = pd.to_datetime(tasks["stopped_at"], utc=True) if "stopped_at" in tasks else nat.copy()
-    stopped = (_column(tasks, "last_status", "").astype("string") == "STOPPED").fillna(False).to_numpy(bool)
+    stopped = _matches(_column(tasks, "last_status", ""), lambda s: s == "STOPPED")
     end = end.where(end.notna() | stopped, now)
     return pd.DataFrame({"billing_start": start, "billing_end": end}, index=tasks.index)
 
@@ -186,9 +190,8 @@ def billed_seconds_frame(run_seconds: pd.Series, os_family: pd.Series | str = "L
     if isinstance(os_family, str):
         minimum = np.full(len(run_seconds), minimum_billed_seconds(os_family, table), dtype=float)
     else:
-        cat = os_family.fillna("LINUX").astype("category")
-        per = np.array([minimum_billed_seconds(c, table) for c in cat.cat.categories], dtype=float)
-        minimum = per[cat.cat.codes.to_numpy()]
+        windows = _matches(os_family, _is_windows)
+        minimum = np.where(windows, minimum_billed_seconds("WINDOWS", table), minimum_billed_seconds("LINUX", table))
     seconds = np.ceil(np.clip(run_seconds.to_numpy(dtype=float, na_value=np.nan), 0, None))
     return pd.Series(np.maximum(seconds, minimum), index=run_seconds.index, name="billed_seconds").where(
         run_seconds.notna())
@@ -201,7 +204,7 @@ def price_tasks(tasks: pd.DataFrame, *, now: datetime | pd.Timestamp | None = No
 
     A task whose size or timestamps are unknown gets NaN and the basis "unknown", never a guess.
     """
-    priced = tasks.copy()
+    priced = tasks.copy(deep=False)
     window = billing_window(tasks, now)
     priced["billing_start"] = window["billing_start"]
     priced["billing_end"] = window["billing_end"]
@@ -210,15 +213,15 @@ def price_tasks(tasks: pd.DataFrame, *, now: datetime | pd.Timestamp | None = No
                                                     table)
     priced["usd_per_hour"] = hourly_rate_frame(tasks, table=table, spot_discount=spot_discount)
     priced["cost_usd"] = priced["usd_per_hour"] * priced["billed_seconds"] / 3600
-    basis = np.where(priced["cost_usd"].notna(), ESTIMATE, UNKNOWN)
-    priced["cost_basis"] = pd.Categorical(basis, categories=[ESTIMATE, UNKNOWN])
+    codes = np.where(priced["cost_usd"].notna().to_numpy(), 0, 1).astype(np.int8)
+    priced["cost_basis"] = pd.Categorical.from_codes(codes, categories=[ESTIMATE, UNKNOWN])
     return priced
 
 
 def running_cost_rate(priced: pd.DataFrame) -> float:
     """USD per hour of every task not STOPPED (an estimate from state)."""
-    running = priced["last_status"].astype("string") != "STOPPED"
-    return float(priced.loc[running.fillna(True), "usd_per_hour"].sum())
+    running = ~_matches(priced["last_status"], lambda s: s == "STOPPED")
+    return float(priced.loc[running, "usd_per_hour"].sum())
 
 
 def cost_rate_timeline(priced: pd.DataFrame) -> pd.DataFrame:
