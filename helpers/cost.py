@@ -236,13 +236,17 @@ def cost_rate_timeline(priced: pd.DataFrame) -> pd.DataFrame:
 
 
 def cost_by(priced: pd.DataFrame, by: list[str] | str = ("cluster", "service")) -> pd.DataFrame:
-    """Estimated cost and task count per group; tasks outside a service count as "(standalone)"."""
+    """Per group: tasks, estimated ``cost_usd`` so far, and ``usd_per_hour_now`` (tasks not STOPPED only);
+    tasks outside a service count as "(standalone)"."""
     keys = [by] if isinstance(by, str) else list(by)
-    frame = priced.copy()
+    frame = priced.copy(deep=False)
     if "service" in keys:
         frame["service"] = frame["service"].astype("string").fillna("(standalone)")
+    running = ~_matches(frame["last_status"], lambda s: s == "STOPPED")
+    frame["usd_per_hour_now"] = frame["usd_per_hour"].where(running, 0.0)
     return (frame.groupby(keys, observed=True, dropna=False)
-            .agg(tasks=("task_arn", "size"), cost_usd=("cost_usd", "sum"), usd_per_hour=("usd_per_hour", "sum"))
+            .agg(tasks=("task_arn", "size"), cost_usd=("cost_usd", "sum"),
+                 usd_per_hour_now=("usd_per_hour_now", "sum"))
             .reset_index().sort_values("cost_usd", ascending=False, ignore_index=True))
 
 

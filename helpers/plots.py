@@ -30,7 +30,8 @@ def _empty(ax: Axes, title: str, why: str = "no data") -> Axes:
 
 def cost_by_cluster_and_service(costs: pd.DataFrame, ax: Axes | None = None,
                                 value: str = "cost_usd", title: str | None = None) -> Axes:
-    """Horizontal bars of ``value`` per cluster, stacked by service (from ``helpers.cost.cost_by``)."""
+    """Horizontal bars of ``value`` per cluster, stacked by service (from ``helpers.cost.cost_by``): ``cost_usd``
+    (so far) or ``usd_per_hour_now`` (the rate of the tasks not stopped)."""
     ax = _axes(ax)
     title = title or "Estimated cost by cluster and service (USD, from task state)"
     data = costs.dropna(subset=[value])
@@ -39,7 +40,7 @@ def cost_by_cluster_and_service(costs: pd.DataFrame, ax: Axes | None = None,
     table = data.pivot_table(index="cluster", columns="service", values=value, aggfunc="sum", observed=True,
                              fill_value=0)
     table.plot.barh(stacked=True, ax=ax, width=0.6)
-    ax.set_xlabel("USD")
+    ax.set_xlabel("USD per hour" if "hour" in value else "USD")
     ax.set_ylabel("")
     ax.set_title(title)
     ax.legend(title="service", fontsize="small", loc="lower right")
@@ -128,11 +129,11 @@ def sizes_against_cheaper(cpu: int, memory: int, cheaper: pd.DataFrame, right: t
     plt.colorbar(points, ax=ax, label="saving per hour (%)")
     ax.scatter([cpu], [memory], marker="*", s=250, color="crimson", label="requested")
     if right:
-        ax.scatter([right[0]], [right[1]], marker="D", s=80, facecolors="none", edgecolors="black",
-                   label="right size")
+        ax.scatter([right[0]], [right[1]], marker="D", s=120, facecolors="none", edgecolors="black",
+                   linewidths=1.5, label="right size", zorder=3)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("CPU units")
     ax.set_ylabel("memory (MiB)")
-    ax.legend(fontsize="small", loc="upper left")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2)
     ax.set_title(title)
     return ax

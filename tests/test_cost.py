@@ -142,3 +142,10 @@ def test_ecr_storage_counts_a_shared_layer_once():
     assert storage.loc["a", "usd_per_month"] == pytest.approx(0.15)
     assert storage.loc["b", "usd_per_month"] == pytest.approx(0.10)
     assert storage.loc["(registry total)", "usd_per_month"] == pytest.approx(0.15)
+
+
+def test_cost_by_counts_only_running_tasks_in_the_rate_now():
+    by_region = cost.cost_by(cost.price_tasks(_tasks(), now=T0 + timedelta(hours=1)), "region").iloc[0]
+    assert by_region["tasks"] == 5
+    assert by_region["usd_per_hour_now"] == pytest.approx(0.03950)
+    assert by_region["cost_usd"] == pytest.approx(0.0020570833 + 0.0123425 / 60 + 0.03950, abs=1e-9)
