@@ -25,10 +25,10 @@ def free_port() -> int:
 
 def populate(session, tasks: int, clusters: int) -> list[str]:
     """``tasks`` Fargate tasks spread over ``clusters`` clusters and 5 task definitions."""
-    from helpers.fleet import _network
+    from helpers.prereqs import network as awsvpc
 
     ecs = session.client("ecs")
-    network = _network(session, session.region_name)
+    network = {"awsvpcConfiguration": awsvpc(session)}
     definitions = [ecs.register_task_definition(
         family=f"bench-{i}", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
         containerDefinitions=[{"name": "app", "image": "busybox", "memory": 512}],

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from helpers import cost, fleet, inventory
+from helpers import cost, fleet, inventory, prereqs
 from helpers.apicalls import count_calls
 from helpers.inventory import SCHEMAS
 
@@ -15,7 +15,7 @@ SIZES = {"inv-big": 130, "inv-mid": 40, "inv-small": 5}
 
 
 def _network(session) -> dict:
-    return fleet._network(session, session.region_name)
+    return {"awsvpcConfiguration": prereqs.network(session)}
 
 
 def _definition(ecs, family: str, cpu: str, memory: str, arch: str = "X86_64") -> str:
@@ -121,14 +121,20 @@ def test_demo_fleet_two_regions_concurrently_and_idempotent(session):
 
 
 def test_layers_and_ecr_storage_count_the_shared_base_once(session):
-    fleet.push_demo_images(session, session.region_name)
+    assert fleet.push_demo_images(session, session.region_name) == 4
+    assert fleet.push_demo_images(session, session.region_name) == 0  # idempotent
     images = inventory.images(session)
     layers = inventory.layers(session)
     assert len(images) == 4 and images["pushed_at"].notna().all()
+    # 4 images: each a config and its own layer, plus one base layer they all share
+    assert layers["layer_digest"].nunique() == 4 + 4 + 1
+    shared = layers.groupby("layer_digest")["repository"].nunique()
+    assert shared.max() == 3 and (shared == 3).sum() == 1
+    base = layers.loc[layers["layer_digest"] == shared.idxmax(), "size_bytes"].iloc[0]
+    assert base >= fleet.BASE_LAYER_BYTES  # random bytes do not compress
     storage = cost.ecr_storage(layers).set_index("repository")
-    total = storage.loc["(registry total)", "stored_bytes"]
-    unique_bytes = fleet.BASE_LAYER_BYTES + sum(size + 1_480 for versions in fleet.DEMO_REPOSITORIES.values()
-                                                for _, size in versions)
-    assert total == unique_bytes
-    frontend = fleet.BASE_LAYER_BYTES + 41_000_000 + 43_500_000 + 2 * 1_480
-    assert storage.loc["demo/frontend", "stored_bytes"] == frontend
+    unique = layers.drop_duplicates("layer_digest")["size_bytes"].sum()
+    assert storage.loc["(registry total)", "stored_bytes"] == unique
+    per_repo = layers[layers["repository"] == "demo/frontend"].drop_duplicates("layer_digest")["size_bytes"].sum()
+    assert storage.loc["demo/frontend", "stored_bytes"] == per_repo
+    assert storage.loc["demo/frontend", "usd_per_month"] == pytest.approx(per_repo / 2**30 * 0.10)
