@@ -225,7 +225,10 @@ def _spot_share(strategy: list[dict]) -> float:
 def _service_rows(region: str, ecs: Any, cluster_arns: list[str]) -> list[dict]:
     rows = []
     for cluster_arn in cluster_arns:
-        arns = _paginate(ecs, "list_services", "serviceArns", 100, cluster=cluster_arn)
+        try:
+            arns = _paginate(ecs, "list_services", "serviceArns", 100, cluster=cluster_arn)
+        except ecs.exceptions.ClusterNotFoundException:
+            continue  # a cluster asked for by name that this region does not have
         for chunk in _chunks(arns, DESCRIBE_SERVICES_MAX):
             for s in ecs.describe_services(cluster=cluster_arn, services=chunk)["services"]:
                 strategy = s.get("capacityProviderStrategy") or []
@@ -288,8 +291,11 @@ def _task_rows(region: str, ecs: Any, cluster_arns: list[str], statuses: tuple[s
     rows = []
     for cluster_arn in cluster_arns:
         arns: list[str] = []
-        for status in statuses:
-            arns += _paginate(ecs, "list_tasks", "taskArns", 100, cluster=cluster_arn, desiredStatus=status)
+        try:
+            for status in statuses:
+                arns += _paginate(ecs, "list_tasks", "taskArns", 100, cluster=cluster_arn, desiredStatus=status)
+        except ecs.exceptions.ClusterNotFoundException:
+            continue  # a cluster asked for by name that this region does not have
         for chunk in _chunks(list(dict.fromkeys(arns)), DESCRIBE_TASKS_MAX):
             for t in ecs.describe_tasks(cluster=cluster_arn, tasks=chunk)["tasks"]:
                 rows.append(_task_row(region, t, definitions.get(t["taskDefinitionArn"])))
@@ -415,14 +421,15 @@ def snapshot(session: boto3.Session, *, regions: Iterable[str] | str | None = No
 
     def work(region: str, c: dict) -> list[dict]:
         ecs = c["ecs"]
-        arns = _cluster_arns(ecs, clusters)
+        described = _describe_clusters(ecs, _cluster_arns(ecs, clusters))
+        arns = [cl["clusterArn"] for cl in described]  # only the clusters this region has
         definitions = _Definitions(ecs)
         cluster_rows = [{
             "region": region, "cluster": cl["clusterName"], "cluster_arn": cl["clusterArn"], "status": cl["status"],
             "running_tasks": cl.get("runningTasksCount"), "pending_tasks": cl.get("pendingTasksCount"),
             "active_services": cl.get("activeServicesCount"),
             "capacity_providers": ",".join(cl.get("capacityProviders") or []),
-        } for cl in _describe_clusters(ecs, arns)]
+        } for cl in described]
         service_rows = _service_rows(region, ecs, arns)
         task_rows = _task_rows(region, ecs, arns, TASK_STATUSES, definitions)
         for row in service_rows:
