@@ -82,21 +82,38 @@ def parse_price_list(price_list: Iterable[str | Mapping]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def rates_from_prices(prices: pd.DataFrame) -> dict[str, dict]:
-    """Per-region rates in the shipped table's shape, for the regions where every figure was found."""
-    regions: dict[str, dict] = {}
-    for region, group in prices.groupby("region"):
-        found = {(p, d): usd for p, d, usd in group[["platform", "dimension", "usd"]].itertuples(index=False)}
-        try:
-            regions[str(region)] = {
-                **{p: {"vcpu": found[(p, "vcpu")], "gb": found[(p, "gb")]}
-                   for p in ("linux_x86", "linux_arm", "windows_x86")},
-                "windows_os_license": found[("", "windows_os_license")],
-                "ephemeral_storage": found[("", "ephemeral_storage")],
-            }
-        except KeyError:
-            continue  # incomplete: keep the shipped figures for this region
-    return regions
+FIGURES = [(p, d) for p in ("linux_x86", "linux_arm", "windows_x86") for d in ("vcpu", "gb")] + [
+    ("", "windows_os_license"), ("", "ephemeral_storage")]
+
+
+def rates_from_prices(prices: pd.DataFrame) -> dict[str, dict[tuple[str, str], float]]:
+    """Per region, the figures found: {(platform, dimension): USD}, e.g. {("linux_arm", "vcpu"): 0.03238}."""
+    rates: dict[str, dict[tuple[str, str], float]] = {}
+    for region, platform, dimension, usd in prices[["region", "platform", "dimension", "usd"]].itertuples(index=False):
+        rates.setdefault(str(region), {})[(platform, dimension)] = float(usd)
+    return rates
+
+
+def merge_rates(table: Mapping, found: Mapping[str, Mapping[tuple[str, str], float]]) -> tuple[dict, dict[str, int]]:
+    """A copy of ``table`` with the figures ``found`` written over it, and how many figures each region got.
+
+    A region the table lacks is added only when every figure was found.
+    """
+    merged = copy.deepcopy(dict(table))
+    counts: dict[str, int] = {}
+    for region, figures in found.items():
+        if region not in merged["regions"]:
+            if not all(f in figures for f in FIGURES):
+                continue
+            merged["regions"][region] = {p: {} for p in ("linux_x86", "linux_arm", "windows_x86")}
+        rates = merged["regions"][region]
+        for (platform, dimension), usd in figures.items():
+            if platform:
+                rates[platform][dimension] = usd
+            else:
+                rates[dimension] = usd
+        counts[region] = len([f for f in figures if f in FIGURES])
+    return merged, counts
 
 
 def fetch_price_list(session: boto3.Session, regions: Iterable[str]) -> list[str]:
@@ -122,23 +139,26 @@ def refresh_price_table(session: boto3.Session, regions: Iterable[str]) -> tuple
     figures come from.
     """
     regions = list(dict.fromkeys(regions))
-    table = copy.deepcopy(price_table())
-    fetched: dict[str, dict] = {}
+    shipped = price_table()
+    found: dict = {}
     reason = ""
     try:
-        fetched = rates_from_prices(parse_price_list(fetch_price_list(session, regions)))
+        found = rates_from_prices(parse_price_list(fetch_price_list(session, regions)))
     except (BotoCoreError, ClientError, ValueError, KeyError) as exc:
         reason = f"Price List API unavailable ({type(exc).__name__})"
+    table, counts = merge_rates(shipped, {r: f for r, f in found.items() if r in regions})
     today = datetime.now(UTC).date().isoformat()
+    fallback = f"shipped table ({shipped['source']}, {shipped['retrieved']})"
     sources = []
     for region in regions:
-        if region in fetched:
-            table["regions"][region] = fetched[region]
-            sources.append({"region": region, "source": f"Price List API (AmazonECS), {today}"})
+        n = counts.get(region, 0)
+        if n == len(FIGURES):
+            source = f"Price List API (AmazonECS), {today}"
+        elif n:
+            source = f"Price List API (AmazonECS), {today}, for {n} of {len(FIGURES)} figures; the rest: {fallback}"
         elif region in table["regions"]:
-            why = reason or "Price List API had no complete Fargate rates"
-            sources.append({"region": region,
-                            "source": f"shipped table ({table['source']}, {table['retrieved']}): {why}"})
+            source = f"{fallback}: {reason or 'the Price List API had no Fargate rates for it'}"
         else:
-            sources.append({"region": region, "source": "no rates: costs in this region are unknown"})
+            source = "no rates: costs in this region are unknown"
+        sources.append({"region": region, "source": source})
     return table, pd.DataFrame(sources, columns=["region", "source"])

@@ -35,13 +35,20 @@ def test_parse_recorded_answer():
     assert use1["USE1-Fargate-ARM-GB-Hours"] == pytest.approx(0.00356)
 
 
-def test_rates_from_prices_keeps_only_complete_regions_and_prices_like_the_table():
-    rates = pricing.rates_from_prices(pricing.parse_price_list(RECORDED["PriceList"]))
-    assert sorted(rates) == ["eu-central-1", "us-east-1"]  # Tokyo's answer lacks most figures
-    table = {**cost.price_table(), "regions": rates}
+def test_rates_from_the_answer_price_like_the_table_and_merge_over_it():
+    found = pricing.rates_from_prices(pricing.parse_price_list(RECORDED["PriceList"]))
+    assert len(found["us-east-1"]) == len(found["eu-central-1"]) == len(pricing.FIGURES)
+    assert found["ap-northeast-1"] == {("linux_x86", "vcpu"): pytest.approx(0.05056)}  # an incomplete answer
+    table, counts = pricing.merge_rates(cost.price_table(), found)
+    assert counts == {"us-east-1": 8, "eu-central-1": 8, "ap-northeast-1": 1}
     assert cost.fargate_task_cost(256, 512, 600, table=table) == pytest.approx(0.0020570833, abs=1e-10)
     windows = cost.fargate_hourly_rate(1024, 2048, os_family="WINDOWS_SERVER_2022_CORE", table=table)
     assert windows == pytest.approx(0.09148 + 2 * 0.01005 + 0.046)
+    tokyo, shipped = table["regions"]["ap-northeast-1"], cost.price_table()["regions"]["ap-northeast-1"]
+    assert tokyo["linux_x86"]["vcpu"] == pytest.approx(0.05056) and tokyo["linux_arm"] == shipped["linux_arm"]
+    assert cost.price_table()["regions"]["us-east-1"]["linux_x86"]["vcpu"] == 0.04048  # the shipped table unchanged
+    partial_new, _ = pricing.merge_rates(cost.price_table(), {"sa-east-1": {("linux_x86", "vcpu"): 0.0696}})
+    assert "sa-east-1" not in partial_new["regions"]  # a new region needs every figure
 
 
 def test_refresh_falls_back_to_the_shipped_table_and_says_so(session):
