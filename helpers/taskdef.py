@@ -35,8 +35,9 @@ SERVICE_KEYS = (
     "taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt",
     "registeredBy", "deregisteredAt", "deleteRequestedAt", "tags",
 )
-#: Container-level defaults ECS fills in; equal to "absent" for comparison.
-CONTAINER_DEFAULTS: dict[str, Any] = {"cpu": 0, "essential": True}
+#: Defaults ECS fills in (task and container level); equal to "absent" for comparison.
+TASK_DEFAULTS: dict[str, Any] = {"enableFaultInjection": False}
+CONTAINER_DEFAULTS: dict[str, Any] = {"cpu": 0, "essential": True, "versionConsistency": "enabled"}
 
 
 def default_log_group(family: str) -> str:
@@ -315,7 +316,7 @@ def _normalize_container(container: Mapping[str, Any]) -> dict:
 
 def normalize(td: Mapping[str, Any]) -> dict:
     """``td`` without what the service adds (ARN, revision, status, defaults, tags), for comparing revisions."""
-    doc = {k: v for k, v in td.items() if k not in SERVICE_KEYS}
+    doc = {k: v for k, v in td.items() if k not in SERVICE_KEYS and TASK_DEFAULTS.get(k, object()) != v}
     for key in ("cpu", "memory"):
         if doc.get(key) is not None:
             unit = "vcpu" if key == "cpu" else "gb"

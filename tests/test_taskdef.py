@@ -195,7 +195,9 @@ def test_normalize_ignores_what_the_service_adds():
                      compatibilities=["EC2", "FARGATE"], registeredAt="2026-01-01", volumes=[],
                      placementConstraints=[], requiresAttributes=[{"name": "ecs.capability.task-eni"}])
     container = described["containerDefinitions"][0] = dict(described["containerDefinitions"][0])
-    container.update(cpu=0, essential=True, environment=[], mountPoints=[], volumesFrom=[], systemControls=[])
+    container.update(cpu=0, essential=True, environment=[], mountPoints=[], volumesFrom=[], systemControls=[],
+                     versionConsistency="enabled")
+    described["enableFaultInjection"] = False
     assert taskdef.diff(described, td()) == ""
 
 

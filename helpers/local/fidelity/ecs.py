@@ -296,6 +296,9 @@ def sync(task: Any) -> None:
             state = executor().state(task.id)
         except KeyError:
             return
+        except Exception:  # noqa: BLE001 - an executor's hiccup keeps the last state, DescribeTasks still answers
+            log.exception("state of task %s failed", task.id)
+            return
     task._lab_status = state.last_status
     for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
                  "stopped_at", "stop_code", "stopped_reason"):
