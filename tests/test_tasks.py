@@ -269,3 +269,10 @@ def test_task_definition_tags_propagate_to_the_task(sim):
     assert tags["purpose"] == "test" and tags[SUITE_TAG_KEY] == "fargate-lab"
     definition = sim.client("ecs").describe_task_definition(taskDefinition="job", include=["TAGS"])
     assert {t["key"] for t in definition["tags"]} <= set(tags)
+
+
+def test_spot_needs_the_capacity_provider_on_the_cluster(sim):
+    ecs = sim.client("ecs")
+    ecs.create_cluster(clusterName="bare")
+    with pytest.raises(ecs.exceptions.InvalidParameterException, match="not associated with the cluster"):
+        tasks.run_task(sim, "bare", register(sim), capacity="FARGATE_SPOT")

@@ -164,13 +164,6 @@ def _task_definition_document(td: Any) -> dict:
     return {k: v for k, v in doc.items() if v is not None}
 
 
-def _overrides_for(container: str, overrides: dict) -> dict:
-    for override in overrides.get("containerOverrides") or []:
-        if override.get("name") == container:
-            return override
-    return {}
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -220,7 +213,13 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
         resolve_image=resolve_image,
         group=task.group or "",
     )
-    executor().launch(request)
+    try:
+        executor().launch(request)
+    except LookupError as exc:  # the image cannot be found: what ECS reports after its pull retries
+        task._lab_failed = (_now(), f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {exc}")
+    except Exception as exc:  # noqa: BLE001 - the task fails to start; RunTask itself still answers
+        log.exception("launch of task %s failed", task.id)
+        task._lab_failed = (_now(), f"TaskFailedToStart: the embedded backend could not start the task: {exc}")
 
 
 def _availability_zone(backend: Any, networking: dict | None) -> str | None:
@@ -455,6 +454,12 @@ def _patch_run_task(backend_cls: type) -> None:
             if not launch_type and not strategy:
                 strategy = self._get_cluster(cluster_str).default_capacity_provider_strategy
             providers = [s.get("capacityProvider") for s in strategy or []]
+            associated = self._get_cluster(cluster_str).capacity_providers or []
+            if capacity_provider_strategy and any(p not in associated for p in providers):
+                raise InvalidParameterException(
+                    "The specified capacity provider strategy cannot contain a capacity provider that is not "
+                    "associated with the cluster. Associate the capacity provider with the cluster or specify a "
+                    "valid capacity provider and try again.")
             wants_fargate = launch_type == "FARGATE" or any(p in FARGATE_PROVIDERS for p in providers)
             if wants_fargate and "FARGATE" not in (td.requires_compatibilities or []):
                 raise InvalidParameterException("Task definition does not support launch_type FARGATE.")
