@@ -276,3 +276,12 @@ def test_spot_needs_the_capacity_provider_on_the_cluster(sim):
     ecs.create_cluster(clusterName="bare")
     with pytest.raises(ecs.exceptions.InvalidParameterException, match="not associated with the cluster"):
         tasks.run_task(sim, "bare", register(sim), capacity="FARGATE_SPOT")
+
+
+def test_log_lines_appear_in_time_without_describe_tasks(sim):
+    (arn,) = tasks.run_task(sim, CLUSTER, register(sim), overrides=env(**{SECONDS: "0.2"}))
+    time.sleep(1.5)  # stopped by now; nobody called DescribeTasks
+    stream = f"ecs/job/{arn.rsplit('/', 1)[-1]}"
+    events = sim.client("logs").get_log_events(logGroupName="/fargate-lab/job", logStreamName=stream)["events"]
+    assert [e["message"].split("] ", 1)[1] for e in events] == [
+        "container 'job' would run: sh -c echo hello", "container 'job' exited with code 0"]

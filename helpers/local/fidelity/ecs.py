@@ -35,6 +35,8 @@ _lock = threading.RLock()
 _local = threading.local()  # per request: the RunTask client token, ListTasks' default filter
 _tokens: dict[tuple[str, str, str], list[str]] = {}
 _executor: dict[str, Executor] = {}
+#: Tasks launched here and not yet STOPPED: synced before CloudWatch Logs reads too (their log lines appear in time).
+_live: dict[str, Any] = {}
 
 
 # -- the executor -------------------------------------------------------------------------------------
@@ -197,6 +199,7 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     task._lab_status = "PROVISIONING"
     task._lab_final = False
     task._lab_failed = None
+    _live[task.id] = task
 
     document = _task_definition_document(td)
     failure = _initialization_failure(task, document)
@@ -319,6 +322,7 @@ def sync(task: Any) -> None:
     if state.last_status == "STOPPED":
         task._lab_final = True
         task.version = 2
+        _live.pop(task.id, None)
         if not task._lab_failed:
             try:
                 executor().forget(task.id)
@@ -589,9 +593,27 @@ def _patch_responses() -> None:
     EC2ContainerServiceResponse.list_tasks = list_tasks
 
 
+def _patch_logs_reads() -> None:
+    """Reading a log stream first brings every live task up to date, so its log lines are there."""
+    from moto.logs.models import LogsBackend
+
+    def synced(original: Any) -> Any:
+        def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with _lock:
+                for task in list(_live.values()):
+                    sync(task)
+            return original(self, *args, **kwargs)
+
+        return read
+
+    LogsBackend.get_log_events = synced(LogsBackend.get_log_events)
+    LogsBackend.filter_log_events = synced(LogsBackend.filter_log_events)
+
+
 def _reset() -> None:
     with _lock:
         _tokens.clear()
+        _live.clear()
         current = _executor.get("current")
         if current is not None:
             current.cleanup()
@@ -610,5 +632,6 @@ def apply() -> None:
     _patch_describe_list_stop(EC2ContainerServiceBackend)
     _patch_last_status()
     _patch_responses()
+    _patch_logs_reads()
     hooks.ON_RESET.append(_reset)
     hooks.ON_SHUTDOWN.append(_shutdown)
