@@ -28,9 +28,11 @@ from helpers.local.executor import (
 
 SIMULATED_NOTE = "[simulated by the embedded backend: no container ran]"
 DEFAULT_SECONDS = 3.0
-#: Phase lengths in seconds: PROVISIONING, PENDING (image pull), then from stop request to STOPPED.
+#: Phase lengths in seconds: PROVISIONING, PENDING (image pull), ACTIVATING, then from the containers' exit (or a
+#: stop request) to STOPPED, through DEACTIVATING, STOPPING and DEPROVISIONING in equal thirds.
 PROVISIONING_SECONDS = 0.3
 PULL_SECONDS = 0.3
+ACTIVATING_SECONDS = 0.1
 STOPPING_SECONDS = 0.3
 
 
@@ -143,12 +145,13 @@ class SimulatedExecutor:
         """When the containers exit on their own (None for a task that runs until stopped)."""
         if plan.run_seconds is None:
             return None
-        started = plan.launched_at + timedelta(seconds=PROVISIONING_SECONDS + PULL_SECONDS)
+        started = plan.launched_at + timedelta(seconds=PROVISIONING_SECONDS + PULL_SECONDS + ACTIVATING_SECONDS)
         return started + timedelta(seconds=plan.run_seconds)
 
     def _state_at(self, plan: _Plan, now: datetime) -> TaskState:
         pull_started = plan.launched_at + timedelta(seconds=PROVISIONING_SECONDS)
-        started = pull_started + timedelta(seconds=PULL_SECONDS)
+        pulled = pull_started + timedelta(seconds=PULL_SECONDS)
+        started = pulled + timedelta(seconds=ACTIVATING_SECONDS)
         names = list(plan.exit_codes)
         state = TaskState(simulated=True, containers={n: ContainerState(name=n) for n in names})
         exited = self._natural_stop(plan)
@@ -162,9 +165,12 @@ class SimulatedExecutor:
             return state
         state.pull_started_at = pull_started
         state.last_status = "PENDING"
+        if now < pulled:
+            return state
+        state.pull_stopped_at = pulled
+        state.last_status = "ACTIVATING"
         if now < started:
             return state
-        state.pull_stopped_at = started
         state.started_at = started
         state.last_status = "RUNNING"
         for container in state.containers.values():
@@ -185,8 +191,8 @@ class SimulatedExecutor:
             state.stopped_reason = "Essential container in task exited"
         stopped = stopping_at + timedelta(seconds=STOPPING_SECONDS)
         if now < stopped:
-            state.last_status = "DEACTIVATING" if now < stopping_at + timedelta(seconds=STOPPING_SECONDS / 2) \
-                else "STOPPING"
+            third = (now - stopping_at) / timedelta(seconds=STOPPING_SECONDS / 3)
+            state.last_status = ("DEACTIVATING", "STOPPING", "DEPROVISIONING")[min(2, int(third))]
             return state
         state.execution_stopped_at = stopping_at
         state.stopped_at = stopped
