@@ -24,6 +24,7 @@ from helpers.local.executor import (
     ContainerState,
     LaunchRequest,
     TaskState,
+    awslogs_stream,
 )
 
 SIMULATED_NOTE = "[simulated by the embedded backend: no container ran]"
@@ -257,24 +258,6 @@ def _command(request: LaunchRequest, name: str) -> str:
             if container.get("name") == name:
                 command = container.get("command")
     return " ".join(command) if command else "(the image's default command)"
-
-
-def awslogs_stream(task_definition: dict, container_name: str, task_id: str) -> tuple[str, str] | None:
-    """(group, stream) of a container's awslogs output: ``prefix/container/task-id``; None without awslogs."""
-    for container in task_definition.get("containerDefinitions") or []:
-        if container.get("name") != container_name:
-            continue
-        config = container.get("logConfiguration") or {}
-        if config.get("logDriver") != "awslogs":
-            return None
-        options = config.get("options") or {}
-        group = options.get("awslogs-group")
-        prefix = options.get("awslogs-stream-prefix")
-        if not group:
-            return None
-        stream = f"{prefix}/{container_name}/{task_id}" if prefix else task_id
-        return group, stream
-    return None
 
 
 def _awslogs_target(request: LaunchRequest, name: str) -> tuple[str, str] | None:
