@@ -45,13 +45,6 @@ def default_log_group(family: str) -> str:
     return f"/fargate-lab/{family}"
 
 
-def _command(command: str | Sequence[str] | None) -> list[str] | None:
-    """A list is the container's command as is; a string is run by the image's shell."""
-    if command is None:
-        return None
-    if isinstance(command, str):
-        return ["sh", "-c", command]
-    return [str(part) for part in command]
 
 
 def _name_values(values: Mapping[str, Any] | None, value_key: str) -> list[dict[str, str]]:
@@ -82,13 +75,17 @@ def fargate_task_definition(
 ) -> dict:
     """A RegisterTaskDefinition payload for one essential container on Fargate, logging to awslogs.
 
-    ``command``: a list, or a string run with ``sh -c``. ``environment``: name to value.
+    ``command``: a list (arguments to the image's ENTRYPOINT, if it has one), or a string run
+    by the shell (``entryPoint`` ``["sh", "-c"]``, so the image's ENTRYPOINT is replaced). ``environment``: name to value.
     ``secrets``: name to a Secrets Manager or SSM ARN (``valueFrom``). ``region`` is the
     awslogs region; ``register`` fills in the session's when it is None.
     """
     container: dict[str, Any] = {"name": container_name or family, "image": image, "essential": True}
-    if command is not None:
-        container["command"] = _command(command)
+    if isinstance(command, str):  # run by the shell, whatever the image's ENTRYPOINT (as the ECS docs show)
+        container["entryPoint"] = ["sh", "-c"]
+        container["command"] = [command]
+    elif command is not None:
+        container["command"] = [str(part) for part in command]
     if environment:
         container["environment"] = _name_values(environment, "value")
     if secrets:

@@ -146,14 +146,15 @@ def test_payload_shape():
     container = payload["containerDefinitions"][0]
     assert payload["cpu"] == "256" and payload["memory"] == "512" and payload["networkMode"] == "awsvpc"
     assert payload["runtimePlatform"] == {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}
-    assert container["command"] == ["sh", "-c", "echo hi"]
+    assert (container["entryPoint"], container["command"]) == (["sh", "-c"], ["echo hi"])
     assert container["environment"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
     assert container["portMappings"] == [{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}]
     assert container["logConfiguration"]["options"] == {"awslogs-group": "/fargate-lab/demo",
                                                         "awslogs-stream-prefix": "ecs"}
     assert payload["ephemeralStorage"] == {"sizeInGiB": 30}
     assert {t["key"] for t in payload["tags"]} >= {SUITE_TAG_KEY}
-    assert td(command=["echo", "a b"])["containerDefinitions"][0]["command"] == ["echo", "a b"]
+    listed = td(command=["echo", "a b"])["containerDefinitions"][0]
+    assert listed["command"] == ["echo", "a b"] and "entryPoint" not in listed
 
 
 def test_invalid_definition_is_rejected_before_any_call():

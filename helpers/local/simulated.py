@@ -249,15 +249,15 @@ def _ms(moment: datetime) -> int:
 
 
 def _command(request: LaunchRequest, name: str) -> str:
-    command = None
+    """What the container would run: its entryPoint and command (an override replaces the command)."""
+    definition = next((c for c in request.task_definition.get("containerDefinitions") or []
+                       if c.get("name") == name), {})
+    command = definition.get("command")
     for override in (request.overrides or {}).get("containerOverrides") or []:
         if override.get("name") == name and override.get("command"):
             command = override["command"]
-    if command is None:
-        for container in request.task_definition.get("containerDefinitions") or []:
-            if container.get("name") == name:
-                command = container.get("command")
-    return " ".join(command) if command else "(the image's default command)"
+    words = [*(definition.get("entryPoint") or []), *(command or [])]
+    return " ".join(words) if words else "(the image's default command)"
 
 
 def _awslogs_target(request: LaunchRequest, name: str) -> tuple[str, str] | None:
