@@ -288,3 +288,12 @@ def test_log_lines_appear_in_time_without_describe_tasks(sim):
     events = sim.client("logs").get_log_events(logGroupName="/fargate-lab/job", logStreamName=stream)["events"]
     assert [e["message"].split("] ", 1)[1] for e in events] == [
         "container 'job' would run: sh -c echo hello", "container 'job' exited with code 0"]
+
+
+def test_notebook_02_declares_every_parameter_the_issue_lists():
+    from helpers.runner import declared_parameters
+    from tests.conftest import ROOT
+
+    declared = declared_parameters(ROOT / "notebooks" / "02_run_fargate_task.ipynb")
+    assert {"backend", "region", "cluster", "family", "image", "cpu", "memory", "command", "environment", "count",
+            "capacity", "arch", "timeout"} <= declared
