@@ -273,9 +273,14 @@ def describe(session: Any, cluster: str, task_arns: Sequence[str],
 
 
 def _progress(total: int, show: bool):
-    from tqdm.auto import tqdm
+    """A text progress line on stdout: it refreshes live in Jupyter and a terminal, and an executed
+    notebook (papermill) keeps its last state, which a widget would not."""
+    import sys
 
-    return tqdm(total=total, desc="tasks stopped", unit="task", disable=not show, leave=True)
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="tasks stopped", unit="task", disable=not show, leave=True, file=sys.stdout,
+                dynamic_ncols=False, ncols=100)
 
 
 def _status_line(results: Sequence[TaskResult]) -> str:
