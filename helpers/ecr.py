@@ -9,6 +9,7 @@ writes the manifest under the tag (``put_image``). A failed layer leaves no tag 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import tempfile
@@ -42,7 +43,8 @@ TAG_MUTABILITY = ("MUTABLE", "IMMUTABLE")
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 #: batch_check_layer_availability and batch_get_image take at most 100 ids a call.
 BATCH = 100
-UPLOAD_THREADS = 4
+#: parallel jobs (each compresses, checks and uploads one blob)
+WORKERS = 3
 
 
 # --- validation -----------------------------------------------------------------------------------------------
@@ -175,7 +177,8 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
     """Push ``source`` (a local Docker image, a ``docker save`` archive or an OCI layout directory) to ECR.
 
     Blobs the repository already has are not uploaded; a second push of the same image uploads nothing.
-    The tag is written last (``put_image``), only once every blob is in.
+    Layers are compressed and uploaded in parallel; the tag is written last (``put_image``), only once every
+    blob is in.
     """
     started = time.perf_counter()
     validate_repository_name(repository)
@@ -184,17 +187,15 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
     repo = _repository(ecr, repository)
     existing = _tagged_digest(ecr, repository, tag) if repo.get("imageTagMutability") == "IMMUTABLE" else None
     with images.open_source(source, client) as image, tempfile.TemporaryDirectory(prefix="fargate-lab-push-") as tmp:
-        plan = _Plan(image, Path(tmp), progress)
-        plan.describe()
-        if existing and existing != plan.manifest_digest():
-            raise ImageTagAlreadyExists(
-                f"the tag {tag!r} already names image {existing[:19]}... in the IMMUTABLE repository {repository!r}; "
-                "nothing was pushed. Push under a new tag (for example a version number)."
-            )
-        wanted = plan.blob_digests()
-        available = _available(ecr, repository, wanted)
-        missing = [d for d in dict.fromkeys(wanted) if d not in available]
-        uploaded = _upload_all(ecr, repository, plan, missing, progress)
+        plan = _Plan(image, Path(tmp))
+        if existing:  # know the new digest before anything is uploaded
+            plan.compress_all()
+            if existing != plan.manifest_digest():
+                raise ImageTagAlreadyExists(
+                    f"the tag {tag!r} already names image {existing[:19]}... in the IMMUTABLE repository "
+                    f"{repository!r}; nothing was pushed. Push under a new tag (for example a version number)."
+                )
+        uploaded = _Uploader(ecr, repository, plan, progress).run()
         manifest = plan.manifest()
         digest = images.sha256_digest(manifest.encode())
         try:
@@ -220,85 +221,60 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
 
 
 class _Plan:
-    """The blobs of one image: digests from the layer cache where known, compressed on demand otherwise."""
+    """The blobs of one image: digests from the source or the layer cache where known, compressed on demand."""
 
-    def __init__(self, image: images.SourceImage, tmp: Path, progress: bool) -> None:
+    def __init__(self, image: images.SourceImage, tmp: Path) -> None:
         self.image = image
         self.tmp = tmp
-        self.progress = progress
         self.cache = images.LayerCache()
-        self.layers: list[dict[str, Any]] = []  # {"digest", "size"} per layer, in order
-        self.config_size: int | None = None
         self.blobs: dict[str, images.Blob] = {}
+        self._lock = threading.Lock()
+        known = [self.cache.get(d) for d in image.diff_ids]
+        config = self.cache.get(image.config_digest)
+        #: per layer: {"digest", "size"} once known, else {} (compressed on demand)
+        self.layers: list[dict[str, Any]] = [dict(k) if k else {} for k in known]
+        self.config_size: int | None = config["size"] if config else None
+        if not (all(self.layers) and self.config_size is not None):  # read the source: what does it know?
+            self.config_size = len(image.config)
+            for i, layer in enumerate(image.layers):
+                if layer.compressed:
+                    self.layers[i] = {"digest": layer.digest, "size": layer.size}
 
-    def describe(self) -> None:
-        """Every layer's compressed digest and size, compressing only what neither the source nor the cache knows."""
-        known = [self.cache.get(d) for d in self.image.diff_ids]
-        config = self.cache.get(self.image.config_digest)
-        if all(known) and config and len(known) == len(self.image.diff_ids):
-            self.layers = [{"digest": k["digest"], "size": k["size"]} for k in known]  # type: ignore[index]
-            self.config_size = config["size"]
-            return
-        self.config_size = len(self.image.config)
-        todo = []
-        for i, layer in enumerate(self.image.layers):
-            cached = self.cache.get(layer.diff_id) if layer.diff_id else None
-            if layer.compressed:
-                self.layers.append({"digest": layer.digest, "size": layer.size})
-            elif cached:
-                self.layers.append({"digest": cached["digest"], "size": cached["size"]})
-            else:
-                self.layers.append({})
-                todo.append(i)
-        self._compress(todo)
+    def known_digests(self) -> list[str]:
+        return [layer["digest"] for layer in self.layers if layer] + [self.image.config_digest]
 
-    def _compress(self, indexes: Iterable[int]) -> None:
-        indexes = [i for i in indexes if i not in self._compressed_indexes()]
-        if not indexes:
-            return
-        layers = self.image.layers
-        total = sum(layers[i].size or 0 for i in indexes)
-        bar = tqdm(total=total, unit="B", unit_scale=True, desc="compressing", disable=not self.progress, leave=False)
-        lock = threading.Lock()
+    def unique_indexes(self) -> list[int]:
+        """One index per distinct layer (an image may hold the same layer twice)."""
+        seen: dict[str, int] = {}
+        for i, diff_id in enumerate(self.image.diff_ids or [str(i) for i in range(len(self.layers))]):
+            seen.setdefault(diff_id, i)
+        return sorted(seen.values())
 
-        def tick(n: int) -> None:
-            with lock:
-                bar.update(n)
-
-        def one(i: int) -> None:
-            blob = images.compress_layer(layers[i], self.tmp / f"layer-{i}.gz", tick)
-            self.layers[i] = {"digest": blob.digest, "size": blob.size, "index": i}
+    def blob(self, i: int, tick: Any = None) -> images.Blob:
+        """Layer ``i`` as an uploadable blob, compressing it now when needed."""
+        layer = self.image.layers[i]
+        if layer.compressed:
+            return images.Blob(layer.digest or "", layer.size or 0, layer.open)
+        digest = self.layers[i].get("digest")
+        if digest in self.blobs:
+            return self.blobs[digest]
+        blob = images.compress_layer(layer, self.tmp / f"layer-{i}.gz", tick)
+        with self._lock:
+            if digest and digest != blob.digest:  # another zlib than the one the cache remembers: use the new one
+                self.cache.put(layer.diff_id or "", {"digest": blob.digest, "size": blob.size})
+            for j, diff_id in enumerate(self.image.diff_ids):
+                if diff_id == layer.diff_id:
+                    self.layers[j] = {"digest": blob.digest, "size": blob.size}
             self.blobs[blob.digest] = blob
+        return blob
 
-        try:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                list(pool.map(one, indexes))
-        finally:
-            bar.close()
+    def config_blob(self) -> images.Blob:
+        config = self.image.config
+        return images.Blob(self.image.config_digest, len(config), lambda: io.BytesIO(config))
 
-    def _compressed_indexes(self) -> set[int]:
-        return {layer["index"] for layer in self.layers if "index" in layer}
-
-    def blob_digests(self) -> list[str]:
-        return [layer["digest"] for layer in self.layers] + [self.image.config_digest]
-
-    def blob(self, digest: str) -> images.Blob:
-        """The bytes of ``digest``, compressing its layer now if only its cached digest was known."""
-        if digest == self.image.config_digest:
-            config = self.image.config
-            return images.Blob(digest, len(config), lambda: _BytesReader(config))
-        if digest not in self.blobs:
-            for i, layer in enumerate(self.layers):
-                if layer["digest"] == digest:
-                    if self.image.layers[i].compressed:
-                        source = self.image.layers[i]
-                        self.blobs[digest] = images.Blob(digest, source.size or 0, source.open)
-                    else:
-                        self._compress([i])
-                    break
-        if digest not in self.blobs:  # compression gave another digest than the cache remembered (other zlib)
-            raise PushFailed(f"recompressing a layer gave another digest than {digest}; clear {self.cache.path}")
-        return self.blobs[digest]
+    def compress_all(self) -> None:
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            list(pool.map(self.blob, [i for i in self.unique_indexes() if not self.layers[i]]))
 
     def manifest(self) -> str:
         return json.dumps({
@@ -326,20 +302,51 @@ class _Plan:
         return rows
 
 
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        import io
+class _Uploader:
+    """Compress, check and upload each needed blob; jobs overlap, so one layer uploads while the next compresses."""
 
-        self._io = io.BytesIO(data)
+    def __init__(self, ecr: Any, repository: str, plan: _Plan, progress: bool) -> None:
+        self.ecr, self.repository, self.plan = ecr, repository, plan
+        self.sent: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.bar = tqdm(total=0, unit="B", unit_scale=True, desc="uploading", disable=not progress)
 
-    def read(self, n: int = -1) -> bytes:
-        return self._io.read(n)
+    def run(self) -> dict[str, int]:
+        available = _available(self.ecr, self.repository, self.plan.known_digests())
+        jobs = [i for i in self.plan.unique_indexes()
+                if not self.plan.layers[i] or self.plan.layers[i]["digest"] not in available]
+        config_needed = self.plan.image.config_digest not in available
+        try:
+            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                futures = [pool.submit(self._layer, i, bool(self.plan.layers[i])) for i in jobs]
+                if config_needed:
+                    futures.append(pool.submit(self._send, self.plan.config_blob()))
+                for future in futures:
+                    future.result()
+        except ClientError as exc:
+            raise PushFailed(f"uploading a layer to {self.repository!r} failed, so no tag was written: "
+                             f"{exc.response['Error'].get('Message') or exc}") from exc
+        finally:
+            self.bar.close()
+        return self.sent
 
-    def __enter__(self) -> _BytesReader:
-        return self
+    def _layer(self, i: int, checked: bool) -> None:
+        blob = self.plan.blob(i)
+        if not checked and blob.digest in _available(self.ecr, self.repository, [blob.digest]):
+            return
+        self._send(blob)
 
-    def __exit__(self, *exc: object) -> None:
-        self._io.close()
+    def _send(self, blob: images.Blob) -> None:
+        with self.lock:
+            self.bar.total += blob.size
+            self.bar.refresh()
+        if _upload_blob(self.ecr, self.repository, blob, self._tick):
+            with self.lock:
+                self.sent[blob.digest] = blob.size
+
+    def _tick(self, n: int) -> None:
+        with self.lock:
+            self.bar.update(n)
 
 
 def _tagged_digest(ecr: Any, repository: str, tag: str) -> str | None:
@@ -357,35 +364,6 @@ def _available(ecr: Any, repository: str, digests: list[str]) -> set[str]:
         answer = ecr.batch_check_layer_availability(repositoryName=repository, layerDigests=unique[start:start + BATCH])
         found |= {layer["layerDigest"] for layer in answer.get("layers", []) if layer.get("layerAvailability") == "AVAILABLE"}
     return found
-
-
-def _upload_all(ecr: Any, repository: str, plan: _Plan, missing: list[str], progress: bool) -> dict[str, int]:
-    """Upload each missing blob; {digest: bytes} of what was sent. Any failure stops the push before put_image."""
-    if not missing:
-        return {}
-    blobs = [plan.blob(d) for d in missing]
-    bar = tqdm(total=sum(b.size for b in blobs), unit="B", unit_scale=True, desc="uploading", disable=not progress)
-    lock = threading.Lock()
-    sent: dict[str, int] = {}
-
-    def tick(n: int) -> None:
-        with lock:
-            bar.update(n)
-
-    def one(blob: images.Blob) -> None:
-        if _upload_blob(ecr, repository, blob, tick):
-            sent[blob.digest] = blob.size
-
-    try:
-        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
-            for future in [pool.submit(one, blob) for blob in blobs]:
-                future.result()
-    except ClientError as exc:
-        raise PushFailed(f"uploading a layer to {repository!r} failed, so no tag was written: "
-                         f"{exc.response['Error'].get('Message') or exc}") from exc
-    finally:
-        bar.close()
-    return sent
 
 
 def _upload_blob(ecr: Any, repository: str, blob: images.Blob, tick: Any) -> bool:

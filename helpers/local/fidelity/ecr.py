@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -223,6 +224,43 @@ def _get_authorization_token(self):
     return ecr_responses.ActionResult({"authorizationData": data})
 
 
+def upload_layer_part_fast(environ: dict, start_response):
+    """UploadLayerPart without moto's request parsing, which reads a 14 MB JSON body seven times (a WSGI middleware).
+
+    Only the well-formed, in-order case is answered here; anything else goes on to moto, which raises the
+    error ECR would. Same store (the repository's pending upload), same answer.
+    """
+    if not environ.get("HTTP_X_AMZ_TARGET", "").endswith(".UploadLayerPart"):
+        return None
+    from werkzeug.wsgi import get_input_stream
+
+    body = get_input_stream(environ).read()
+    environ["wsgi.input"] = io.BytesIO(body)  # if moto answers after all, it reads the same body
+    environ["CONTENT_LENGTH"] = str(len(body))
+    try:
+        params = json.loads(body)
+        region = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[1].split("/")[2]
+        name, upload_id, first = params["repositoryName"], params["uploadId"], int(params["partFirstByte"])
+        last = int(params["partLastByte"])
+        blob = params["layerPartBlob"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    repository = next((b.repositories[name] for account in dict.values(ecr_backends)
+                       for r, b in dict.items(account) if r == region and name in b.repositories), None)
+    upload = repository.uploads.get(upload_id) if repository is not None else None
+    if upload is None or first != upload.last_byte_received + 1:
+        return None
+    part = base64.b64decode(blob)
+    if last - first + 1 != len(part):
+        return None
+    upload.layer_parts += part
+    answer = json.dumps({"registryId": repository.registry_id, "repositoryName": name, "uploadId": upload_id,
+                         "lastByteReceived": upload.last_byte_received}).encode()
+    start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(answer))),
+                              ("x-amzn-RequestId", secrets.token_hex(16))])
+    return [answer]
+
+
 def apply() -> None:
     ecr_models.Image.get_image_size_in_bytes = _image_size
     ecr_models.Image._create_digest = _create_digest
@@ -230,5 +268,6 @@ def apply() -> None:
     ecr_models.ECRBackend.complete_layer_upload = _complete_layer_upload
     ecr_models.ECRBackend.put_image = _wrap_put_image(ecr_models.ECRBackend.put_image)
     ecr_responses.ECRResponse.get_authorization_token = _get_authorization_token
+    hooks.MIDDLEWARE.append(upload_layer_part_fast)
     hooks.ON_RESET.append(forget_blobs)
     hooks.ON_SHUTDOWN.append(forget_blobs)
