@@ -166,3 +166,15 @@ def test_authorization_token_is_valid_for_12_hours_and_names_the_registry(sessio
     assert user == "AWS" and len(password) >= 32
     uri = ecr.ensure_repository(session, REPO)
     assert data["proxyEndpoint"].split("://")[1] == uri.split("/")[0]
+
+
+def test_image_table_shows_scan_findings_once_a_scan_exists(session):
+    built = images.build(tag="t:1", engine=False, echo=lambda _: None)
+    ecr.ensure_repository(session, REPO)
+    ecr.push_image(session, built.source, REPO, "v1", progress=False)
+    before = ecr.image_table(session, REPO)
+    assert before["scan_status"][0] is None and before["HIGH"][0] is None
+    session.client("ecr").start_image_scan(repositoryName=REPO, imageId={"imageTag": "v1"})
+    after = ecr.image_table(session, REPO)
+    assert after["scan_status"][0] == "COMPLETE"
+    assert after["HIGH"][0] == 1 and after["CRITICAL"][0] == 0  # moto's static finding: one HIGH

@@ -10,6 +10,9 @@ What moto does and ECR does not (each fixed below):
   (``LayerAlreadyExistsException``), and keeps the bytes.
 - ``PutImage`` accepts a manifest whose layers were never uploaded; ECR answers ``LayersNotFoundException``.
   For a tag an IMMUTABLE repository already has, ECR answers ``ImageTagAlreadyExistsException``.
+- ``DescribeImages`` never reports a scan; ECR gives ``imageScanStatus`` and ``imageScanFindingsSummary``
+  (severity counts) once an image has been scanned. Here they follow moto's scan results (``StartImageScan``,
+  and the results seeded through ``/moto-api/static/ecr/scan-finding-results``). No scan starts on push.
 - ``GetAuthorizationToken`` expires in 2015 and points at ``https://ACCOUNT.dkr.ecr.REGION.amazonaws.com``;
   here it is valid 12 hours and points at the embedded registry (``helpers.local.fidelity.registry``), and
   ``repositoryUri`` is ``127.0.0.1:PORT/NAME`` so that ``docker push``/``docker pull`` of it work.
@@ -159,6 +162,26 @@ def _create_digest(self: ecr_models.Image) -> None:
     self._image_digest = "sha256:" + hashlib.sha256(self.image_manifest.encode()).hexdigest()
 
 
+#: moto's static scan result when none was seeded (one fake HIGH finding)
+MOTO_DEFAULT_SEVERITY_COUNTS = {"HIGH": 1}
+
+
+def _scan_status(self: ecr_models.Image) -> dict | None:
+    if not self.last_scan:
+        return None
+    return {"status": "COMPLETE", "description": "The scan was completed successfully."}
+
+
+def _scan_summary(self: ecr_models.Image) -> dict | None:
+    if not self.last_scan:
+        return None
+    seeded = list(self.scan_finding_results.values())
+    counts = (seeded[-1].get("imageScanFindings", {}).get("findingSeverityCounts") if seeded
+              else MOTO_DEFAULT_SEVERITY_COUNTS)
+    return {"findingSeverityCounts": dict(counts or {}), "imageScanCompletedAt": self.last_scan,
+            "vulnerabilitySourceUpdatedAt": self.last_scan}
+
+
 def _wrap_repository_init(original):
     def __init__(self, *args, **kwargs):
         original(self, *args, **kwargs)
@@ -264,6 +287,8 @@ def upload_layer_part_fast(environ: dict, start_response):
 def apply() -> None:
     ecr_models.Image.get_image_size_in_bytes = _image_size
     ecr_models.Image._create_digest = _create_digest
+    ecr_models.Image.image_scan_status = property(_scan_status)
+    ecr_models.Image.image_scan_findings_summary = property(_scan_summary)
     ecr_models.Repository.__init__ = _wrap_repository_init(ecr_models.Repository.__init__)
     ecr_models.ECRBackend.complete_layer_upload = _complete_layer_upload
     ecr_models.ECRBackend.put_image = _wrap_put_image(ecr_models.ECRBackend.put_image)
