@@ -406,7 +406,11 @@ def _engine() -> Any:
 
 def docker_push(session: boto3.Session, image: str, repository: str, tag: str, *, progress: bool = True,
                 client: Any | None = None) -> PushResult:
-    """``docker tag`` + ``docker push`` to the repository, logged in with ECR's token (never printed or kept)."""
+    """``docker tag`` + ``docker push`` to the repository, logged in with ECR's token (never printed or kept).
+
+    The registry is the one the repository URI names (ECR's, or the embedded backend's). ``bytes_uploaded``
+    counts what Docker's progress reports for the layers it pushed (Docker reports uncompressed bytes).
+    """
     started = time.perf_counter()
     validate_repository_name(repository)
     validate_tag(tag)
@@ -451,7 +455,7 @@ def _follow_push(stream: Iterable[dict], repository: str, uri: str, tag: str, im
                 done[layer] = max(current, done.get(layer, 0))
             if layer and status == "Pushed":
                 pushed.add(layer)
-            elif layer and status in ("Layer already exists", "Mounted from"):
+            elif layer and (status == "Layer already exists" or status.startswith("Mounted from")):
                 skipped.add(layer)
             if "aux" in event and "Digest" in event["aux"]:
                 digest = event["aux"]["Digest"]
