@@ -283,7 +283,11 @@ def _oci_layout(where: str, read: Callable[[str], bytes], opener: Callable[[str]
         actual = size(name)
         if actual != descriptor["size"]:
             raise InvalidImageArchive(f"{where}: {name} has {actual} bytes, the manifest says {descriptor['size']}")
-        compressed = "gzip" in descriptor.get("mediaType", "")
+        media_type = descriptor.get("mediaType", "")
+        if "zstd" in media_type:
+            raise InvalidImageArchive(f"{where}: layer {descriptor['digest'][:19]} is zstd-compressed; this suite "
+                                      "pushes gzip or uncompressed layers (save the image with `docker save`)")
+        compressed = "gzip" in media_type
         layers.append(Layer(diff_id=diff_id, open=opener(name), compressed=compressed,
                             digest=descriptor["digest"] if compressed else None, size=actual))
     return SourceImage(f"OCI image layout {where}", sha256_digest(config), diff_ids, _load=lambda: (config, layers))
