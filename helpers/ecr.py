@@ -233,12 +233,17 @@ class _Plan:
         config = self.cache.get(image.config_digest)
         #: per layer: {"digest", "size"} once known, else {} (compressed on demand)
         self.layers: list[dict[str, Any]] = [dict(k) if k else {} for k in known]
-        self.config_size: int | None = config["size"] if config else None
-        if not (all(self.layers) and self.config_size is not None):  # read the source: what does it know?
-            self.config_size = len(image.config)
+        self._config_size: int | None = config["size"] if config else None
+        if not all(self.layers):  # what does the source know without compressing?
             for i, layer in enumerate(image.layers):
                 if layer.compressed:
                     self.layers[i] = {"digest": layer.digest, "size": layer.size}
+
+    @property
+    def config_size(self) -> int:
+        if self._config_size is None:
+            self._config_size = len(self.image.config)
+        return self._config_size
 
     def known_digests(self) -> list[str]:
         return [layer["digest"] for layer in self.layers if layer] + [self.image.config_digest]
@@ -298,7 +303,7 @@ class _Plan:
         rows = [LayerReport(layer["digest"], layer["size"], "uploaded" if layer["digest"] in uploaded else "skipped")
                 for layer in self.layers]
         config = self.image.config_digest
-        rows.append(LayerReport(config, self.config_size or 0, "uploaded" if config in uploaded else "skipped", "config"))
+        rows.append(LayerReport(config, self.config_size, "uploaded" if config in uploaded else "skipped", "config"))
         return rows
 
 
@@ -320,7 +325,7 @@ class _Uploader:
             with ThreadPoolExecutor(max_workers=WORKERS) as pool:
                 futures = [pool.submit(self._layer, i, bool(self.plan.layers[i])) for i in jobs]
                 if config_needed:
-                    futures.append(pool.submit(self._send, self.plan.config_blob()))
+                    futures.append(pool.submit(lambda: self._send(self.plan.config_blob())))
                 for future in futures:
                     future.result()
         except ClientError as exc:

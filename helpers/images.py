@@ -29,6 +29,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
@@ -104,36 +105,28 @@ class Layer:
     compressed: bool
     digest: str | None = None  # the blob's digest, when the source holds it compressed
     size: int | None = None  # the blob's size in the source
+    verified: bool = False  # the tar's sha256 was already checked against diff_id (no need to hash it again)
 
 
 @dataclass
 class SourceImage:
-    """What a push needs from an image: its config, its layers, and where it came from."""
+    """What a push needs from an image: its config, its layers, and where it came from (read on first use)."""
 
     description: str
     config_digest: str
     diff_ids: list[str]
-    _load: Callable[[], tuple[bytes, list[Layer]]]
+    load_config: Callable[[], bytes]
+    load_layers: Callable[[], list[Layer]]
     engine_image_id: str | None = None
-    _loaded: tuple[bytes, list[Layer]] | None = None
     _cleanup: list[Callable[[], None]] = field(default_factory=list)
 
-    def _ensure(self) -> tuple[bytes, list[Layer]]:
-        if self._loaded is None:
-            self._loaded = self._load()
-        return self._loaded
-
-    @property
+    @cached_property
     def config(self) -> bytes:
-        return self._ensure()[0]
+        return self.load_config()
 
-    @property
+    @cached_property
     def layers(self) -> list[Layer]:
-        return self._ensure()[1]
-
-    @property
-    def loaded(self) -> bool:
-        return self._loaded is not None
+        return self.load_layers()
 
     def close(self) -> None:
         for cleanup in self._cleanup:
@@ -254,7 +247,7 @@ def _docker_archive(path: Path, read: Callable, opener: Callable, member: Callab
             layer.compressed = stream.read(2) == GZIP_MAGIC
     tags = ", ".join(entry.get("RepoTags") or []) or "untagged"
     return SourceImage(f"docker-archive {path.name} ({tags})", sha256_digest(config), diff_ids,
-                       _load=lambda: (config, layers))
+                       load_config=lambda: config, load_layers=lambda: layers)
 
 
 def _oci_layout(where: str, read: Callable[[str], bytes], opener: Callable[[str], Callable[[], IO[bytes]]],
@@ -290,7 +283,8 @@ def _oci_layout(where: str, read: Callable[[str], bytes], opener: Callable[[str]
         compressed = "gzip" in media_type
         layers.append(Layer(diff_id=diff_id, open=opener(name), compressed=compressed,
                             digest=descriptor["digest"] if compressed else None, size=actual))
-    return SourceImage(f"OCI image layout {where}", sha256_digest(config), diff_ids, _load=lambda: (config, layers))
+    return SourceImage(f"OCI image layout {where}", sha256_digest(config), diff_ids,
+                       load_config=lambda: config, load_layers=lambda: layers)
 
 
 def _choose_manifest(manifests: list[dict]) -> dict:
@@ -345,28 +339,111 @@ def _from_engine(reference: str, client: Any | None) -> SourceImage:
     image_id = attrs["Id"]
     diff_ids = list(attrs.get("RootFS", {}).get("Layers") or [])
     temp = tempfile.TemporaryDirectory(prefix="fargate-lab-save-")
-    state: dict[str, Any] = {}
-
-    def load() -> tuple[bytes, list[Layer]]:
-        archive = Path(temp.name) / "image.tar"
-        with open(archive, "wb") as out:
-            for chunk in client.api.get_image(image_id, chunk_size=CHUNK):
-                out.write(chunk)
-        inner = _from_archive(archive)
-        state["inner"] = inner
-        if inner.config_digest != image_id:
-            raise InvalidImageArchive(f"the engine saved {inner.config_digest} for image {image_id}")
-        return inner.config, inner.layers
+    save = _StreamingSave(client, image_id, [image_id, *diff_ids], Path(temp.name))
+    layers = [Layer(diff_id=d, open=save.opener(d), compressed=False, verified=True) for d in diff_ids]
 
     def cleanup() -> None:
-        if "inner" in state:
-            state["inner"].close()
+        save.cancel()
         temp.cleanup()
 
-    image = SourceImage(f"local Docker image {reference} ({image_id[:19]})", image_id, diff_ids, _load=load,
+    image = SourceImage(f"local Docker image {reference} ({image_id[:19]})", image_id, diff_ids,
+                        load_config=lambda: save.path(image_id).read_bytes(), load_layers=lambda: layers,
                         engine_image_id=image_id)
     image._cleanup.append(cleanup)
     return image
+
+
+class _StreamingSave:
+    """``docker save`` of one image, streamed to files in the background; each blob is usable once it is in.
+
+    Blobs are recognised by their sha256 (a layer's is its diff_id, the config's is the image id), so this
+    reads either layout the engine writes, and a layer can be compressed while the next one is still arriving.
+    """
+
+    def __init__(self, client: Any, image_id: str, wanted: list[str], root: Path) -> None:
+        self.client, self.image_id, self.root = client, image_id, root
+        self.ready = {digest: threading.Event() for digest in wanted}
+        self.paths: dict[str, Path] = {}
+        self.error: BaseException | None = None
+        self._started = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._cancelled = False
+
+    def start(self) -> None:
+        with self._started:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="docker-save", daemon=True)
+                self._thread.start()
+
+    def path(self, digest: str) -> Path:
+        """The file holding ``digest``, once the save has written it."""
+        self.start()
+        self.ready[digest].wait()
+        if digest not in self.paths:
+            raise self.error or InvalidImageArchive(f"the engine's `docker save` of {self.image_id} lacks {digest}")
+        return self.paths[digest]
+
+    def opener(self, digest: str) -> Callable[[], IO[bytes]]:
+        return lambda: open(self.path(digest), "rb")
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        try:
+            stream = _ChunkStream(self.client.api.get_image(self.image_id, chunk_size=CHUNK))
+            with tarfile.open(fileobj=io.BufferedReader(stream, CHUNK), mode="r|", bufsize=CHUNK) as tar:
+                for number, member in enumerate(tar):
+                    if self._cancelled:
+                        return
+                    if member.isfile():
+                        self._keep(number, tar.extractfile(member))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for a blob
+            self.error = exc
+        finally:
+            for event in self.ready.values():
+                event.set()
+
+    def _keep(self, number: int, source: IO[bytes] | None) -> None:
+        if source is None:
+            return
+        path = self.root / str(number)
+        digest = hashlib.sha256()
+        with open(path, "wb") as out:
+            for chunk in iter(lambda: source.read(CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        name = "sha256:" + digest.hexdigest()
+        if name in self.ready and name not in self.paths:
+            self.paths[name] = path
+            self.ready[name].set()
+        else:
+            path.unlink()  # manifest.json, index.json, legacy json: not needed
+
+
+class _ChunkStream(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks (the Docker SDK's ``get_image``), without copying."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not len(self._buffer):
+            try:
+                self._buffer = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
 
 
 # --- compression ---------------------------------------------------------------------------------------------
@@ -384,6 +461,7 @@ def compress_layer(layer: Layer, into: Path, progress: Callable[[int], None] | N
     """The layer as a deterministic gzip blob, written to ``into``; checks the tar against its diff_id."""
     if layer.compressed:
         return Blob(layer.digest or _file_digest(layer.open), layer.size or 0, layer.open)
+    check = bool(layer.diff_id) and not layer.verified
     plain = hashlib.sha256()
     packed = hashlib.sha256()
     size = 0
@@ -393,7 +471,8 @@ def compress_layer(layer: Layer, into: Path, progress: Callable[[int], None] | N
             chunk = source.read(CHUNK)
             if not chunk:
                 break
-            plain.update(chunk)
+            if check:
+                plain.update(chunk)
             data = compressor.compress(chunk)
             if data:
                 packed.update(data)
@@ -406,7 +485,7 @@ def compress_layer(layer: Layer, into: Path, progress: Callable[[int], None] | N
         out.write(data)
         size += len(data)
     actual = "sha256:" + plain.hexdigest()
-    if layer.diff_id and actual != layer.diff_id:
+    if check and actual != layer.diff_id:
         raise InvalidImageArchive(
             f"a layer's content ({actual[:19]}) does not match the image config's diff_id ({layer.diff_id[:19]}): "
             "the image is corrupt or truncated"
