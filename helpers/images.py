@@ -242,9 +242,11 @@ def _docker_archive(path: Path, read: Callable, opener: Callable, member: Callab
     for name, diff_id in zip(names, diff_ids, strict=True):
         info = member(name)
         layers.append(Layer(diff_id=diff_id, open=opener(name), compressed=False, size=info.size))
-    for layer in layers:  # some tools write compressed layers into docker-archives
+    for layer in layers:  # some tools write compressed layers into docker-archives: push those as they are
         with layer.open() as stream:
             layer.compressed = stream.read(2) == GZIP_MAGIC
+        if layer.compressed:
+            layer.digest = _file_digest(layer.open)
     tags = ", ".join(entry.get("RepoTags") or []) or "untagged"
     return SourceImage(f"docker-archive {path.name} ({tags})", sha256_digest(config), diff_ids,
                        load_config=lambda: config, load_layers=lambda: layers)

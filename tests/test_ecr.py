@@ -178,3 +178,32 @@ def test_image_table_shows_scan_findings_once_a_scan_exists(session):
     after = ecr.image_table(session, REPO)
     assert after["scan_status"][0] == "COMPLETE"
     assert after["HIGH"][0] == 1 and after["CRITICAL"][0] == 0  # moto's static finding: one HIGH
+
+
+def test_a_docker_archive_with_gzip_layers_is_pushed_as_it_is(session, tmp_path):
+    import gzip
+    import hashlib
+    import io
+
+    layer_tar = io.BytesIO()
+    with tarfile.open(fileobj=layer_tar, mode="w") as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    plain = layer_tar.getvalue()
+    packed = gzip.compress(plain, mtime=0)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["cat", "/hello.txt"]},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(plain).hexdigest()]}}).encode()
+    archive = tmp_path / "gz.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in (("layer/layer.tar", packed), ("config.json", config),
+                           ("manifest.json", json.dumps([{"Config": "config.json", "Layers": ["layer/layer.tar"]}]).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    ecr.ensure_repository(session, REPO)
+    result = ecr.push_image(session, archive, REPO, "gz", progress=False)
+    layer = ecr.manifest_of(session, REPO, "gz")["layers"][0]
+    assert layer == {"mediaType": images.DOCKER_LAYER, "size": len(packed),
+                     "digest": "sha256:" + hashlib.sha256(packed).hexdigest()}
+    assert result.bytes_uploaded == len(packed) + len(config)
