@@ -207,3 +207,39 @@ def test_a_docker_archive_with_gzip_layers_is_pushed_as_it_is(session, tmp_path)
     assert layer == {"mediaType": images.DOCKER_LAYER, "size": len(packed),
                      "digest": "sha256:" + hashlib.sha256(packed).hexdigest()}
     assert result.bytes_uploaded == len(packed) + len(config)
+
+
+def test_the_embedded_registry_requires_the_token_and_serves_what_the_api_pushed(session, tmp_path):
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    built = images.build(tag="t:1", engine=False, echo=lambda _: None)
+    uri = ecr.ensure_repository(session, REPO)
+    pushed = ecr.push_image(session, built.source, REPO, "v1", progress=False)
+    data = session.client("ecr").get_authorization_token()["authorizationData"][0]
+    endpoint = data["proxyEndpoint"]
+
+    def get(path: str, token: str | None) -> tuple[int, bytes, dict]:
+        request = urllib.request.Request(endpoint + path, headers={"Authorization": f"Basic {token}"} if token else {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), dict(exc.headers)
+
+    status, _, headers = get("/v2/", None)
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Basic")
+    assert get("/v2/", base64.b64encode(b"AWS:wrong").decode())[0] == 401
+    token = data["authorizationToken"]
+    assert get("/v2/", token)[0] == 200
+    status, body, headers = get(f"/v2/{REPO}/manifests/v1", token)
+    assert status == 200 and headers["Docker-Content-Digest"] == pushed.digest
+    assert "sha256:" + hashlib.sha256(body).hexdigest() == pushed.digest
+    layer = json.loads(body)["layers"][0]
+    status, blob, _ = get(f"/v2/{REPO}/blobs/{layer['digest']}", token)
+    assert status == 200 and "sha256:" + hashlib.sha256(blob).hexdigest() == layer["digest"]
+    assert json.loads(get(f"/v2/{REPO}/tags/list", token)[1])["tags"] == ["v1"]
+    assert get("/v2/fargate-lab/nothing/tags/list", token)[0] == 404
+    assert uri.startswith(endpoint.split("://")[1])
+    assert session.client("apigatewayv2").get_apis()["Items"] == []  # moto's own /v2/ routes still answer
