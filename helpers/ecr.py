@@ -326,8 +326,12 @@ class _Uploader:
                 futures = [pool.submit(self._layer, i, bool(self.plan.layers[i])) for i in jobs]
                 if config_needed:
                     futures.append(pool.submit(lambda: self._send(self.plan.config_blob())))
-                for future in futures:
-                    future.result()
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)  # one blob failed: start no other
+                    raise
         except ClientError as exc:
             raise PushFailed(f"uploading a layer to {self.repository!r} failed, so no tag was written: "
                              f"{exc.response['Error'].get('Message') or exc}") from exc
