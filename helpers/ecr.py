@@ -158,6 +158,8 @@ class PushResult:
     method: str  # "api" or "docker"
     source: str = ""
     layers: list[LayerReport] = field(default_factory=list)
+    #: docker push only: the short layer ids Docker reported as pushed
+    layers_pushed_ids: list[str] = field(default_factory=list, repr=False)
 
     @property
     def image_uri(self) -> str:
@@ -417,8 +419,8 @@ def docker_push(session: boto3.Session, image: str, repository: str, tag: str, *
                 client: Any | None = None) -> PushResult:
     """``docker tag`` + ``docker push`` to the repository, logged in with ECR's token (never printed or kept).
 
-    The registry is the one the repository URI names (ECR's, or the embedded backend's). ``bytes_uploaded``
-    counts what Docker's progress reports for the layers it pushed (Docker reports uncompressed bytes).
+    The registry is the one the repository URI names (ECR's, or the embedded backend's). The result lists
+    each blob from the manifest ECR holds afterwards (compressed sizes, as ``push_image`` reports them).
     """
     started = time.perf_counter()
     validate_repository_name(repository)
@@ -438,7 +440,32 @@ def docker_push(session: boto3.Session, image: str, repository: str, tag: str, *
     stream = client.api.push(uri, tag=tag, stream=True, decode=True,
                              auth_config={"username": username, "password": password})
     del password
-    return _follow_push(stream, repository, uri, tag, image, progress, started)
+    result = _follow_push(stream, repository, uri, tag, image, progress, started)
+    return _with_blobs(ecr, result, client.api.inspect_image(image)["RootFS"]["Layers"])
+
+
+def _with_blobs(ecr: Any, result: PushResult, diff_ids: list[str]) -> PushResult:
+    """Fill in each blob of a ``docker push`` from the manifest ECR now holds, in compressed bytes as ``push_image``.
+
+    Docker names a layer in its progress by its diff_id's first 12 hex digits; the manifest lists the layers in
+    the same order. Docker does not report the config blob: it counts as uploaded when any layer was.
+    """
+    answer = ecr.batch_get_image(repositoryName=result.repository, imageIds=[{"imageDigest": result.digest}])
+    if not answer.get("images"):
+        return result
+    manifest = json.loads(answer["images"][0]["imageManifest"])
+    pushed = set(result.layers_pushed_ids)
+    rows = [LayerReport(layer["digest"], int(layer["size"]), "uploaded" if diff_id[7:19] in pushed else "skipped")
+            for diff_id, layer in zip(diff_ids, manifest.get("layers", []), strict=False)]
+    config = manifest.get("config", {})
+    rows.append(LayerReport(config.get("digest", ""), int(config.get("size", 0)),
+                            "uploaded" if pushed else "skipped", "config"))
+    uploaded = [row for row in rows if row.status == "uploaded"]
+    result.layers = rows
+    result.bytes_uploaded = sum(row.size for row in uploaded)
+    result.layers_uploaded = len(uploaded)
+    result.layers_skipped = len(rows) - len(uploaded)
+    return result
 
 
 def _follow_push(stream: Iterable[dict], repository: str, uri: str, tag: str, image: str, progress: bool,
@@ -472,10 +499,12 @@ def _follow_push(stream: Iterable[dict], repository: str, uri: str, tag: str, im
         bar.close()
     if digest is None:
         raise PushFailed(f"docker push to {uri}:{tag} ended without a digest")
-    return PushResult(repository=repository, repository_uri=uri, tag=tag, digest=digest,
-                      bytes_uploaded=sum(done.get(layer, 0) for layer in pushed), layers_uploaded=len(pushed),
-                      layers_skipped=len(skipped), seconds=time.perf_counter() - started, method="docker",
-                      source=f"local Docker image {image}")
+    result = PushResult(repository=repository, repository_uri=uri, tag=tag, digest=digest,
+                        bytes_uploaded=sum(done.get(layer, 0) for layer in pushed), layers_uploaded=len(pushed),
+                        layers_skipped=len(skipped), seconds=time.perf_counter() - started, method="docker",
+                        source=f"local Docker image {image}")
+    result.layers_pushed_ids = sorted(pushed)
+    return result
 
 
 PUSH_METHODS = ("api", "docker")
