@@ -212,7 +212,7 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
                 raise
         plan.remember()
         if image.engine_image_id:
-            (client or _engine()).api.tag(image.engine_image_id, repo["repositoryUri"], tag)
+            (client or image.engine_client or _engine()).api.tag(image.engine_image_id, repo["repositoryUri"], tag)
         reports = plan.reports(set(uploaded))
         return PushResult(
             repository=repository, repository_uri=repo["repositoryUri"], tag=tag, digest=digest,

@@ -118,6 +118,7 @@ class SourceImage:
     load_config: Callable[[], bytes]
     load_layers: Callable[[], list[Layer]]
     engine_image_id: str | None = None
+    engine_client: Any = None  # the Docker client that read it (local engine images only)
     _cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     @cached_property
@@ -350,7 +351,7 @@ def _from_engine(reference: str, client: Any | None) -> SourceImage:
 
     image = SourceImage(f"local Docker image {reference} ({image_id[:19]})", image_id, diff_ids,
                         load_config=lambda: save.path(image_id).read_bytes(), load_layers=lambda: layers,
-                        engine_image_id=image_id)
+                        engine_image_id=image_id, engine_client=client)
     image._cleanup.append(cleanup)
     return image
 
