@@ -161,7 +161,8 @@ def _from_archive(path: Path) -> SourceImage:
         tar = tarfile.open(path, "r:")
         members = {m.name.lstrip("./") if m.name not in (".", "./") else m.name: m for m in tar.getmembers()}
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise InvalidImageArchive(f"{path} is not a readable tar archive ({exc}); make one with: docker save IMAGE -o FILE.tar") from None
+        raise InvalidImageArchive(f"{path} is not a readable tar archive, or it is truncated ({exc}); make one with: "
+                                  "docker save IMAGE -o FILE.tar") from None
     total = path.stat().st_size
 
     def member(name: str) -> tarfile.TarInfo:
@@ -189,17 +190,18 @@ def _from_archive(path: Path) -> SourceImage:
         info = member(name)  # each reader opens the archive itself: layers are read in parallel
         return lambda: _FileSlice(path, info.offset_data, info.size)  # type: ignore[return-value]
 
-    if "manifest.json" in members:
-        image = _docker_archive(path, read, opener, member)
-    elif "index.json" in members:
-        image = _oci_layout(str(path), lambda rel: read(rel), lambda rel: opener(rel), lambda rel: member(rel).size)
-    else:
-        tar.close()
-        raise InvalidImageArchive(
-            f"{path} is a tar archive but not an image: it has neither manifest.json (docker-archive) nor "
-            "index.json (OCI image layout). Make one with: docker save IMAGE -o FILE.tar"
-        )
-    image._cleanup.append(tar.close)
+    try:
+        if "manifest.json" in members:
+            image = _docker_archive(path, read, opener, member)
+        elif "index.json" in members:
+            image = _oci_layout(str(path), read, opener, lambda rel: member(rel).size)
+        else:
+            raise InvalidImageArchive(
+                f"{path} is a tar archive but not an image: it has neither manifest.json (docker-archive) nor "
+                "index.json (OCI image layout). Make one with: docker save IMAGE -o FILE.tar"
+            )
+    finally:
+        tar.close()  # everything later reads through its own file handle
     return image
 
 
