@@ -164,6 +164,11 @@ def _from_archive(path: Path) -> SourceImage:
         raise InvalidImageArchive(f"{path} is not a readable tar archive, or it is truncated ({exc}); make one with: "
                                   "docker save IMAGE -o FILE.tar") from None
     total = path.stat().st_size
+    end = max((m.offset_data + m.size for m in members.values() if m.isfile()), default=0)
+    if end > total:
+        tar.close()
+        raise InvalidImageArchive(f"{path} is truncated: its last file ends at byte {end} but the file has {total} "
+                                  "bytes. Save the image again (docker save IMAGE -o FILE.tar).")
 
     def member(name: str) -> tarfile.TarInfo:
         info = members.get(name.lstrip("./"))

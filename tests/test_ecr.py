@@ -243,3 +243,20 @@ def test_the_embedded_registry_requires_the_token_and_serves_what_the_api_pushed
     assert get("/v2/fargate-lab/nothing/tags/list", token)[0] == 404
     assert uri.startswith(endpoint.split("://")[1])
     assert session.client("apigatewayv2").get_apis()["Items"] == []  # moto's own /v2/ routes still answer
+
+
+@pytest.mark.parametrize("keep", [0.05, 0.3, 0.7, 0.97])
+def test_an_archive_cut_anywhere_is_refused(session, tmp_path, keep):
+    images.assemble(images.DEFAULT_APP_DIR, "t:1", tmp_path / "oci", echo=lambda _: None)
+    archive = tmp_path / "image.tar"
+    with tarfile.open(archive, "w") as tar:
+        for path in sorted((tmp_path / "oci").rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(tmp_path / "oci")), recursive=False)
+    with tarfile.open(archive) as tar:
+        end = max(member.offset_data + member.size for member in tar.getmembers())  # the rest is padding
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(archive.read_bytes()[: int(end * keep)])
+    ecr.ensure_repository(session, REPO)
+    with pytest.raises(InvalidImageArchive, match="truncated|incomplete"):
+        ecr.push_image(session, cut, REPO, "cut", progress=False)
+    assert session.client("ecr").list_images(repositoryName=REPO)["imageIds"] == []
