@@ -425,7 +425,7 @@ def docker_push(session: boto3.Session, image: str, repository: str, tag: str, *
     started = time.perf_counter()
     validate_repository_name(repository)
     validate_tag(tag)
-    client = client or _engine_or_explain()
+    client = images.for_long_calls(client or _engine_or_explain())
     import docker.errors
 
     try:

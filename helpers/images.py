@@ -52,6 +52,16 @@ DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+jso
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+#: seconds a Docker API call may wait for the engine (builds, saves and pushes stream for long on a busy machine)
+ENGINE_TIMEOUT = 600
+
+
+def for_long_calls(client: Any) -> Any:
+    """``client`` with a read timeout fit for builds, saves and pushes (an engine client's default is seconds)."""
+    client.api.timeout = max(client.api.timeout or 0, ENGINE_TIMEOUT)
+    return client
+
+
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -332,6 +342,8 @@ def _from_engine(reference: str, client: Any | None) -> SourceImage:
     from helpers.engine import docker_client
 
     client = client or docker_client()
+    if client is not None:
+        for_long_calls(client)
     if client is None:
         raise DockerUnavailable(
             f"{reference!r} is not a file or directory, so it would be a local Docker image, but no Docker engine "
@@ -555,6 +567,7 @@ def build(app_dir: str | os.PathLike = DEFAULT_APP_DIR, tag: str = "fargate-lab/
 
 
 def _docker_build(client: Any, app: Path, tag: str, args: dict[str, str], echo: Callable[[str], None]) -> BuildResult:
+    for_long_calls(client)
     lines: list[str] = []
     image_id = None
     echo(f"building {app} as {tag} with the Docker engine" + (f" (BASE_IMAGE={args['BASE_IMAGE']})" if "BASE_IMAGE" in args else ""))
