@@ -88,6 +88,28 @@ def pytest_sessionstart(session):
         client.close()
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Untag what pushes left in the engine under this session's embedded registry (127.0.0.1:PORT/...): the
+    backend stops with the session, so those references point nowhere. Only this port's references."""
+    from helpers import local
+    from helpers.engine import docker_client
+
+    client = docker_client()
+    if client is None:
+        return
+    prefix = f"{local.HOST}:{local.port()}/"
+    try:
+        for image in client.images.list():
+            for ref in image.tags:
+                if ref.startswith(prefix):
+                    try:
+                        client.images.remove(ref)
+                    except Exception:  # noqa: BLE001 - in use by a container, or already gone
+                        pass
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def base_image(docker_client) -> str:
     """A base image built locally (FROM scratch plus Debian's static busybox): no registry is reachable in CI."""
