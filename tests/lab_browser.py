@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import free_port
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -28,12 +29,6 @@ CHROMIUM_ARGS = [
 ]
 #: JupyterLab's user settings for the test: no news pop-up (it would ask to reach the internet).
 LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"}}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -192,6 +187,10 @@ def run_all_cells(page: Any, lab: JupyterLab, notebook: str, timeout: float = 30
     page.wait_for_function(_KERNEL_READY, timeout=120_000, polling=250)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-    page.wait_for_function(_RUN_FINISHED, timeout=timeout * 1000, polling=500)
+    try:
+        page.wait_for_function(_RUN_FINISHED, timeout=timeout * 1000, polling=500)
+    except Exception as exc:  # noqa: BLE001 - the server's log says more than Playwright's timeout
+        raise AssertionError(f"{notebook}: Run All did not finish within {timeout:.0f} s; "
+                             f"JupyterLab's log ends with:\n{lab.log_tail()}") from exc
     page.wait_for_timeout(500)  # let the last outputs (widgets) finish rendering
     return [CellView(**cell) for cell in page.evaluate(_READ_CELLS)]

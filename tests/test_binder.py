@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.lab_browser import free_port
+from tests.conftest import ROOT, free_port
 from tests.repo_copy import copy_repo
 
 BINDER = ROOT / "binder"

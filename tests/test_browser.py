@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT
-from tests.lab_browser import CHROMIUM, CellView, chromium, free_port, jupyterlab, lab_environment, run_all_cells
+from tests.conftest import FIXTURES, ROOT, free_port
+from tests.lab_browser import CHROMIUM, CellView, chromium, jupyterlab, lab_environment, run_all_cells
 from tests.repo_copy import copy_repo
 
 pytestmark = pytest.mark.slow
