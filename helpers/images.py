@@ -563,7 +563,68 @@ def build(app_dir: str | os.PathLike = DEFAULT_APP_DIR, tag: str = "fargate-lab/
     base = base_image_for(base_image)
     if base:
         args["BASE_IMAGE"] = base
-    return _docker_build(client, app, tag, args, echo)
+    try:
+        return _docker_build(client, app, tag, args, echo)
+    except BaseImageUnreachable as exc:
+        busybox = static_busybox()
+        if busybox is None:
+            raise
+        echo(f"The Dockerfile's default base image could not be pulled ({exc.detail}). No registry is reachable "
+             f"from here, so the base is built locally instead: FROM scratch plus this machine's static busybox "
+             f"({busybox}). Set {BASE_IMAGE_ENV} to choose another base.")
+        args["BASE_IMAGE"] = local_base_image(client, busybox)
+        return _docker_build(client, app, tag, args, echo)
+
+
+#: The base image built from a static busybox when no registry is reachable (tests and offline machines).
+LOCAL_BASE_IMAGE = "fargate-lab/busybox:local"
+BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
+
+
+def static_busybox(paths: tuple[str, ...] = BUSYBOX_PATHS) -> Path | None:
+    """A statically linked busybox on this machine (Debian's busybox-static), or None.
+
+    A dynamically linked one would not run in an image built FROM scratch, so its ELF
+    program headers are read: a static binary has no PT_INTERP entry.
+    """
+    for candidate in map(Path, paths):
+        if candidate.is_file() and _is_static_elf(candidate):
+            return candidate
+    return None
+
+
+def _is_static_elf(path: Path) -> bool:
+    import struct
+
+    with open(path, "rb") as fh:
+        header = fh.read(64)
+        if header[:4] != b"\x7fELF" or header[4] != 2:  # 64-bit ELF only
+            return False
+        endian = "<" if header[5] == 1 else ">"
+        phoff, = struct.unpack_from(endian + "Q", header, 32)
+        phentsize, phnum = struct.unpack_from(endian + "HH", header, 54)
+        fh.seek(phoff)
+        table = fh.read(phentsize * phnum)
+    return all(struct.unpack_from(endian + "I", table, i * phentsize)[0] != 3 for i in range(phnum))
+
+
+def local_base_image(client: Any, busybox: str | os.PathLike | None = None, tag: str = LOCAL_BASE_IMAGE) -> str:
+    """Build ``tag`` FROM scratch with a static busybox (its applets installed in /bin); no registry needed."""
+    import tempfile
+
+    source = Path(busybox) if busybox else static_busybox()
+    if source is None:
+        raise ImageBuildFailed("no static busybox on this machine to build a local base image from; "
+                               "install Debian's busybox-static (apt-get install busybox-static)")
+    with tempfile.TemporaryDirectory(prefix="busybox-base-") as tmp:
+        context = Path(tmp)
+        (context / "busybox").write_bytes(source.read_bytes())
+        (context / "busybox").chmod(0o755)
+        (context / "Dockerfile").write_text(
+            'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/sh"]\n'
+        )
+        client.images.build(path=str(context), tag=tag, rm=True)
+    return tag
 
 
 def _docker_build(client: Any, app: Path, tag: str, args: dict[str, str], echo: Callable[[str], None]) -> BuildResult:
@@ -574,11 +635,12 @@ def _docker_build(client: Any, app: Path, tag: str, args: dict[str, str], echo: 
     for chunk in client.api.build(path=str(app), tag=tag, buildargs=args, rm=True, forcerm=True, decode=True):
         if "error" in chunk:
             detail = (chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
-            hint = ""
             if "BASE_IMAGE" not in args and any(w in detail for w in ("pull", "manifest", "dial", "timeout", "resolve")):
-                hint = (f" The base image could not be pulled; where no registry is reachable, build a local base image "
-                        f"and set {BASE_IMAGE_ENV}=<that image> (or pass base_image=...).")
-            raise ImageBuildFailed(f"docker build of {app} failed: {detail}.{hint}")
+                raise BaseImageUnreachable(
+                    f"docker build of {app} failed: {detail}. The base image could not be pulled; where no registry "
+                    f"is reachable, build a local base image and set {BASE_IMAGE_ENV}=<that image> (or pass "
+                    f"base_image=...).", detail)
+            raise ImageBuildFailed(f"docker build of {app} failed: {detail}.")
         text = chunk.get("stream", "")
         if text.strip():
             lines.append(text.rstrip("\n"))
@@ -588,6 +650,14 @@ def _docker_build(client: Any, app: Path, tag: str, args: dict[str, str], echo: 
     attrs = client.api.inspect_image(tag)
     return BuildResult(source=tag, method="docker", image_id=image_id or attrs["Id"],
                        layers=len(attrs["RootFS"]["Layers"]), log=lines)
+
+
+class BaseImageUnreachable(ImageBuildFailed):
+    """The Dockerfile's default base image could not be pulled (no registry reachable)."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 # assembling without an engine ---------------------------------------------------------------------------------

@@ -58,20 +58,11 @@ def docker_client():
 
 def build_base_image(client) -> str:
     """Build BASE_IMAGE (FROM scratch plus Debian's static busybox): no registry is reachable in CI."""
-    import tempfile
+    from helpers.images import local_base_image, static_busybox
 
-    busybox = Path("/bin/busybox")
-    if not busybox.exists():
+    if static_busybox() is None:
         raise RuntimeError("the static busybox is missing: apt-get install busybox-static")
-    with tempfile.TemporaryDirectory(prefix="busybox-base-") as tmp:
-        context = Path(tmp)
-        (context / "busybox").write_bytes(busybox.read_bytes())
-        (context / "busybox").chmod(0o755)
-        (context / "Dockerfile").write_text(
-            'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/sh"]\n'
-        )
-        client.images.build(path=str(context), tag=BASE_IMAGE, rm=True)
-    return BASE_IMAGE
+    return local_base_image(client, tag=BASE_IMAGE)
 
 
 def pytest_sessionstart(session):
