@@ -481,3 +481,23 @@ def delete(session: Any, cluster: str, service: str, *, timeout: float = 300, po
                 WaiterConfig={"Delay": max(1, int(poll)), "MaxAttempts": max(1, int(timeout / max(1, int(poll))))})
     say(f"service {service} deleted")
     return True
+
+
+# -- the runbook's record -----------------------------------------------------------------------------
+
+RECORD_TAG = "record"
+
+
+def read_record(notebook: str | Any) -> dict:
+    """The deployment record an executed notebook 03 printed (its cell tagged ``record``), as a dict."""
+    import json
+
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    for cell in nb.cells:
+        if RECORD_TAG in cell.get("metadata", {}).get("tags", []):
+            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+            if text.strip():
+                return json.loads(text)
+    raise LookupError(f"{notebook} has no output in a cell tagged {RECORD_TAG!r}: the run stopped before it")

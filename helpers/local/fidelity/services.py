@@ -339,14 +339,18 @@ def _finish(service: Any, draining: bool) -> None:
         return
     primary, older = service.deployments[0], service.deployments[1:]
     service.deployments[1:] = [d for d in older if d["runningCount"] or d["pendingCount"]]
-    done = primary["runningCount"] == service.desired_count and primary["pendingCount"] == 0
-    if primary["rolloutState"] == "IN_PROGRESS" and done and len(service.deployments) == 1:
+    done = (primary["runningCount"] == service.desired_count and primary["pendingCount"] == 0
+            and len(service.deployments) == 1)
+    if primary["rolloutState"] == "IN_PROGRESS" and done:
         primary["rolloutState"] = "COMPLETED"
         primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
         primary["updatedAt"] = _now()
         service._lab_completed = primary["taskDefinition"]
         add_event(service, f"(deployment {primary['id']}) deployment completed.")
+    steady = done and primary["rolloutState"] == "COMPLETED"
+    if steady and not getattr(service, "_lab_steady", False):
         add_event(service, "has reached a steady state.")
+    service._lab_steady = steady
 
 
 def tick() -> None:
