@@ -369,7 +369,10 @@ def tick() -> None:
 
 def _loop() -> None:
     while not _stop.wait(TICK_SECONDS):
-        tick()
+        try:
+            tick()
+        except Exception:  # noqa: BLE001 - e.g. moto resetting its backends under us: the next pass is fine
+            log.exception("scheduler pass failed")
 
 
 def ensure_scheduler() -> None:
