@@ -106,6 +106,7 @@ def new_deployment(service: Any, task_definition: str) -> dict:
         "launchType": service.launch_type,
         "platformVersion": service.platform_version or "LATEST",
         "platformFamily": "Linux",
+        "capacityProviderStrategy": getattr(service, "capacity_provider_strategy", None) or None,
         "networkConfiguration": service.network_configuration or None,
         "rolloutState": "IN_PROGRESS",
         "rolloutStateReason": f"ECS deployment {deployment_id} in progress.",
@@ -199,19 +200,50 @@ def _tags_for(backend: Any, service: Any, task_definition: str) -> list[dict]:
     return tags
 
 
-def _launch(backend: Any, service: Any, deployment: dict, count: int) -> None:
+def provider_for(strategy: list[dict], counts: dict[str, int]) -> str:
+    """The capacity provider of the next task: each provider's ``base`` first, then in proportion to ``weight``."""
+    for item in strategy:
+        if counts.get(item["capacityProvider"], 0) < int(item.get("base") or 0):
+            return item["capacityProvider"]
+    weighted = [i for i in strategy if int(i.get("weight") or 0) > 0] or strategy[:1]
+    return min(weighted, key=lambda i: (counts.get(i["capacityProvider"], 0) - int(i.get("base") or 0))
+               / max(1, int(i.get("weight") or 0)))["capacityProvider"]
+
+
+def _launch_plan(service: Any, live: list, count: int) -> list[tuple[str | None, list | None]]:
+    """(launch type, capacity provider strategy) of each task to start: the service's launch type, or its
+    capacity provider strategy spread over the providers as ECS does."""
+    strategy = getattr(service, "capacity_provider_strategy", None)
+    if not strategy:
+        return [("FARGATE", None)] * count
+    counts: dict[str, int] = {}
+    for task in live:
+        name = task.capacity_provider_name or "FARGATE"
+        counts[name] = counts.get(name, 0) + 1
+    plan = []
+    for _ in range(count):
+        provider = provider_for(strategy, counts)
+        counts[provider] = counts.get(provider, 0) + 1
+        plan.append((None, [{"capacityProvider": provider, "weight": 1}]))
+    return plan
+
+
+def _launch(backend: Any, service: Any, deployment: dict, count: int, live: list) -> None:
     networking = ecs._default_security_groups(backend, service.network_configuration or None)
-    try:
-        tasks = backend.run_task(service.cluster_name, deployment["taskDefinition"], count, None, deployment["id"],
-                                 _tags_for(backend, service, deployment["taskDefinition"]), "FARGATE", networking,
-                                 f"service:{service.name}", service.platform_version, None)
-    except Exception as error:  # noqa: BLE001 - ECS reports what stops it from placing tasks as an event
-        message = getattr(error, "message", None) or str(error)
-        add_event(service, f"was unable to place a task. Reason: {message}.")
-        _count_failure(service, deployment, f"placement-{uuid.uuid4()}")
-        return
-    ids = " ".join(f"(task {t.id})" for t in tasks)
-    add_event(service, f"has started {len(tasks)} tasks: {ids}.")
+    started = []
+    for launch_type, strategy in _launch_plan(service, live, count):
+        try:
+            started += backend.run_task(
+                service.cluster_name, deployment["taskDefinition"], 1, None, deployment["id"],
+                _tags_for(backend, service, deployment["taskDefinition"]), launch_type, networking,
+                f"service:{service.name}", service.platform_version, strategy)
+        except Exception as error:  # noqa: BLE001 - ECS reports what stops it from placing tasks as an event
+            message = getattr(error, "message", None) or str(error)
+            add_event(service, f"was unable to place a task. Reason: {message}.")
+            _count_failure(service, deployment, f"placement-{uuid.uuid4()}")
+            break
+    if started:
+        add_event(service, f"has started {len(started)} tasks: {' '.join(f'(task {t.id})' for t in started)}.")
 
 
 def _count_failure(service: Any, deployment: dict, task_id: str) -> None:
@@ -286,7 +318,7 @@ def reconcile(backend: Any, service: Any) -> None:
         room = ceiling - sum(len(v) for v in live.values())
         count = min(desired - len(live[primary["id"]]), room, LAUNCH_BATCH)
         if count > 0:
-            _launch(backend, service, primary, count)
+            _launch(backend, service, primary, count, live[primary["id"]])
             tasks = [t for t in _service_tasks(backend, service) if _launched(t)]
             live[primary["id"]] = [t for t in tasks if t.started_by == primary["id"] and _live(t)]
 
