@@ -75,16 +75,19 @@ def ensure_service(session: Any, cluster: str, service: str, task_definition: st
                    desired_count: int, network: Mapping[str, Any] | None = None, min_healthy_percent: int = 100,
                    max_percent: int = 200, circuit_breaker: bool = True, rollback: bool = True,
                    tags: Mapping[str, str] | None = None, propagate_tags: str = "SERVICE",
-                   platform_version: str = "LATEST") -> dict:
+                   platform_version: str = "LATEST", capacity: str | Sequence[Mapping[str, Any]] = "FARGATE") -> dict:
     """Create the Fargate service, or bring an existing one's settings in line; returns DescribeServices' entry.
 
     A new service starts on ``task_definition`` (an ARN, ``family[:revision]``, or a
     definition dict registered only when it changed). An existing service keeps its task
     definition: ``deploy`` changes that, and waits. The deployment configuration has the
     circuit breaker and its rollback on by default; ``network`` is an ``awsvpcConfiguration``
-    (default: ``helpers.prereqs.network``). Idempotent: nothing is updated when nothing differs.
+    (default: ``helpers.prereqs.network``). ``capacity`` is "FARGATE" (the launch type), "FARGATE_SPOT",
+    or a capacity provider strategy (``[{"capacityProvider": ..., "weight": ..., "base": ...}]``), set at
+    creation. Idempotent: nothing is updated when nothing differs.
     """
     _check_count("desired_count", desired_count)
+    launch = _capacity(capacity)
     _check_percents(min_healthy_percent, max_percent)
     if propagate_tags not in PROPAGATE:
         raise InvalidParameter("propagate_tags", propagate_tags, f"one of {', '.join(PROPAGATE)}")
@@ -100,7 +103,7 @@ def ensure_service(session: Any, cluster: str, service: str, task_definition: st
     except ServiceNotFound:
         ecs.create_service(
             cluster=cluster, serviceName=service, taskDefinition=_arn_of(session, task_definition),
-            desiredCount=desired_count, launchType="FARGATE", platformVersion=platform_version,
+            desiredCount=desired_count, platformVersion=platform_version, **launch,
             networkConfiguration=wanted_network, deploymentConfiguration=config,
             tags=as_aws(suite_tags(tags), "key"), enableECSManagedTags=True, propagateTags=propagate_tags,
             schedulingStrategy="REPLICA",
@@ -121,6 +124,20 @@ def ensure_service(session: Any, cluster: str, service: str, task_definition: st
         ecs.update_service(cluster=cluster, service=service, **changes)
         return describe_service(ecs, cluster, service)
     return current
+
+
+def _capacity(capacity: str | Sequence[Mapping[str, Any]]) -> dict:
+    """CreateService's ``launchType`` or ``capacityProviderStrategy`` for ``capacity``."""
+    if capacity == "FARGATE":
+        return {"launchType": "FARGATE"}
+    strategy = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}] if capacity == "FARGATE_SPOT" else capacity
+    valid = ('"FARGATE", "FARGATE_SPOT", or a list of {"capacityProvider": "FARGATE" or "FARGATE_SPOT", '
+             '"weight": int >= 0, "base": int >= 0}')
+    if isinstance(strategy, str) or not strategy or not all(
+            isinstance(i, Mapping) and i.get("capacityProvider") in ("FARGATE", "FARGATE_SPOT")
+            and int(i.get("weight", 0)) >= 0 and int(i.get("base", 0)) >= 0 for i in strategy):
+        raise InvalidParameter("capacity", capacity, valid)
+    return {"capacityProviderStrategy": [dict(i) for i in strategy]}
 
 
 def _config_differs(live: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:

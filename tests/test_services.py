@@ -12,7 +12,7 @@ import pytest
 
 from helpers import ecr, images, local, prereqs, services, taskdef, tasks
 from helpers.errors import DeploymentFailed, InvalidParameter, ServiceNotFound, TaskFailed
-from helpers.local.fidelity.services import failure_threshold
+from helpers.local.fidelity.services import failure_threshold, provider_for
 from helpers.session import LabSession
 from helpers.tags import SUITE_TAG_KEY
 from tests.conftest import ROOT, free_port
@@ -286,3 +286,17 @@ def test_notebook_03_records_a_deployment_and_fails_a_papermill_run_on_a_failed_
         services.read_record(bad)
     now = sim.client("ecs").describe_services(cluster=CLUSTER, services=["sample-app"])["services"][0]
     assert now["taskDefinition"] == record["task_definition"]  # rolled back to the recorded revision
+
+
+def test_a_capacity_provider_strategy_spreads_the_tasks_base_first_then_by_weight(sim):
+    strategy = [{"capacityProvider": "FARGATE", "weight": 1, "base": 1},
+                {"capacityProvider": "FARGATE_SPOT", "weight": 2}]
+    assert [provider_for(strategy, counts) for counts in ({}, {"FARGATE": 1}, {"FARGATE": 1, "FARGATE_SPOT": 2})] \
+        == ["FARGATE", "FARGATE_SPOT", "FARGATE"]
+    services.ensure_service(sim, CLUSTER, SERVICE, definition(sim), desired_count=4, capacity=strategy)
+    services.deploy(sim, CLUSTER, SERVICE, image_tag="v1", timeout=30, poll=0.2, say=lambda _: None)
+    providers = sorted(t.get("capacityProviderName", "") for t in running_tasks(sim))
+    assert providers == ["FARGATE", "FARGATE", "FARGATE_SPOT", "FARGATE_SPOT"]
+    assert describe(sim)["deployments"][0]["capacityProviderStrategy"] == strategy
+    with pytest.raises(InvalidParameter):
+        services.ensure_service(sim, CLUSTER, "other", definition(sim), desired_count=1, capacity="EC2")

@@ -206,7 +206,7 @@ def provider_for(strategy: list[dict], counts: dict[str, int]) -> str:
         if counts.get(item["capacityProvider"], 0) < int(item.get("base") or 0):
             return item["capacityProvider"]
     weighted = [i for i in strategy if int(i.get("weight") or 0) > 0] or strategy[:1]
-    return min(weighted, key=lambda i: (counts.get(i["capacityProvider"], 0) - int(i.get("base") or 0))
+    return min(weighted, key=lambda i: (counts.get(i["capacityProvider"], 0) - int(i.get("base") or 0) + 1)
                / max(1, int(i.get("weight") or 0)))["capacityProvider"]
 
 
