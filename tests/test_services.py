@@ -12,7 +12,7 @@ import pytest
 
 from helpers import ecr, images, local, prereqs, services, taskdef, tasks
 from helpers.errors import DeploymentFailed, InvalidParameter, ServiceNotFound, TaskFailed
-from helpers.local.fidelity.services import failure_threshold, provider_for
+from helpers.local.fidelity.services import MAX_RESTART_DELAY, failure_threshold, provider_for, restart_delay
 from helpers.session import LabSession
 from helpers.tags import SUITE_TAG_KEY
 from tests.conftest import ROOT, free_port
@@ -300,3 +300,8 @@ def test_a_capacity_provider_strategy_spreads_the_tasks_base_first_then_by_weigh
     assert describe(sim)["deployments"][0]["capacityProviderStrategy"] == strategy
     with pytest.raises(InvalidParameter):
         services.ensure_service(sim, CLUSTER, "other", definition(sim), desired_count=1, capacity="EC2")
+
+
+def test_the_circuit_breaker_threshold_and_the_restart_back_off_follow_ecs():
+    assert [failure_threshold(n) for n in (1, 2, 6, 7, 10, 400, 1000)] == [3, 3, 3, 4, 5, 200, 200]
+    assert [restart_delay(n) for n in (0, 1, 2, 3, 4)] == [0, 0, 1, 2, 4] and restart_delay(50) == MAX_RESTART_DELAY

@@ -11,7 +11,8 @@ the PRIMARY deployment's tasks through the same RunTask path and executor as one
 ``maximumPercent``; it stops the older deployments' tasks only while ``minimumHealthyPercent``
 stays running; it replaces a task that stops on its own; it moves ``rolloutState`` from
 IN_PROGRESS to COMPLETED once the new tasks run and the old ones are gone; and it writes
-service events with ECS's wording. The deployment circuit breaker fails a deployment after
+service events with ECS's wording; launches of a deployment whose tasks keep failing are spaced out (``restart_delay``),
+as ECS throttles them. The deployment circuit breaker fails a deployment after
 ``min(200, max(3, ceil(0.5 * desiredCount)))`` failed tasks and, with rollback on, starts a new
 deployment of the last COMPLETED task definition. DeleteService drains (DRAINING, then INACTIVE).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +47,8 @@ DEFAULT_DEPLOYMENT_CONFIGURATION = {
     "minimumHealthyPercent": 100,
 }
 HEALTH_CHECK_FAILED = "Task failed container health checks"
+#: The longest wait between two launches of a service whose tasks keep failing (ECS's throttle goes further).
+MAX_RESTART_DELAY = 30.0
 
 _thread: dict[str, threading.Thread] = {}
 _stop = threading.Event()
@@ -57,6 +61,13 @@ class _Run:
     counted: set[str] = field(default_factory=set)  # task ids whose failure was counted
     by_scheduler: set[str] = field(default_factory=set)  # task ids the scheduler stopped itself
     warned: bool = False
+    last_launch: float = 0.0  # time.monotonic() of the last launch, for the restart back-off
+
+
+def restart_delay(failed: int) -> float:
+    """Seconds between launches once a deployment's tasks fail: ECS throttles restarts of a failing service
+    (doubling, capped); 0 before the second failure."""
+    return 0.0 if failed < 2 else min(MAX_RESTART_DELAY, 0.5 * 2 ** (failed - 1))
 
 
 _runs: dict[str, _Run] = {}
@@ -317,7 +328,9 @@ def reconcile(backend: Any, service: Any) -> None:
         ceiling = max(desired, math.floor(desired * config["maximumPercent"] / 100))
         room = ceiling - sum(len(v) for v in live.values())
         count = min(desired - len(live[primary["id"]]), room, LAUNCH_BATCH)
-        if count > 0:
+        run = _runs.setdefault(primary["id"], _Run())
+        if count > 0 and time.monotonic() - run.last_launch >= restart_delay(primary["failedTasks"]):
+            run.last_launch = time.monotonic()
             _launch(backend, service, primary, count, live[primary["id"]])
             tasks = [t for t in _service_tasks(backend, service) if _launched(t)]
             live[primary["id"]] = [t for t in tasks if t.started_by == primary["id"] and _live(t)]
