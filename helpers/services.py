@@ -200,8 +200,9 @@ class Plan:
 
     def summary(self) -> str:
         if not self.changes:
+            pending = "" if self.rollout_state == "COMPLETED" else " deploy waits for that deployment to finish."
             return (f"No change: service {self.service} already runs {revision_name(self.current)} "
-                    f"(rollout {self.rollout_state}, {self.running} of {self.desired_count} running).")
+                    f"(rollout {self.rollout_state}, {self.running} of {self.desired_count} running).{pending}")
         head = f"Service {self.service} runs {revision_name(self.current)}; the deployment will change:"
         return head + "\n" + (self.diff or f"task definition {revision_name(self.current)} -> {self.target}")
 
