@@ -13,9 +13,10 @@ Everything here runs inside the embedded backend's server process.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import Protocol
 
 #: ECS task lifecycle, in order (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle.html).
 LIFECYCLE = ("PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED")
@@ -32,6 +33,8 @@ SecretResolver = Callable[[str], str]
 #: Makes an image reference runnable locally (an ECR URI of the embedded ECR is loaded from its blobs);
 #: returns the local image reference to run, or raises LookupError when the image cannot be found.
 ImageResolver = Callable[[str], str]
+#: Reads an environment file's text from its S3 ARN (``environmentFiles``); raises LookupError when missing.
+FileResolver = Callable[[str], str]
 
 
 @dataclass
@@ -42,6 +45,8 @@ class ContainerState:
     reason: str | None = None  # e.g. "OutOfMemoryError: Container killed due to memory usage"
     health_status: str = "UNKNOWN"  # HEALTHY, UNHEALTHY, UNKNOWN
     runtime_id: str | None = None  # the Docker container id, when there is one
+    # Ports published on 127.0.0.1, in ECS's NetworkBinding shape: bindIP, containerPort, hostPort, protocol.
+    network_bindings: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -58,6 +63,7 @@ class TaskState:
     stopped_reason: str | None = None
     containers: dict[str, ContainerState] = field(default_factory=dict)
     simulated: bool = False
+    health_status: str = "UNKNOWN"  # the essential containers' health, as ECS sums it up
 
 
 @dataclass
@@ -72,6 +78,7 @@ class LaunchRequest:
     resolve_secret: SecretResolver
     resolve_image: ImageResolver
     group: str = ""  # "family:NAME" or "service:NAME"
+    resolve_file: FileResolver | None = None  # environmentFiles; without one, a task that has some fails to start
 
 
 class Executor(Protocol):
