@@ -54,7 +54,11 @@ def ecs_runner():
         family="bench-trivial", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
         containerDefinitions=[{"name": "app", "image": IMAGE, "essential": True, "command": ["true"]}],
     )["taskDefinition"]["taskDefinitionArn"]
-    network = {"awsvpcConfiguration": {"subnets": ["subnet-00000000"], "securityGroups": ["sg-00000000"]}}
+    ec2 = session.client("ec2")
+    subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
+    group = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [subnet["VpcId"]]},
+                                                  {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+    network = {"awsvpcConfiguration": {"subnets": [subnet["SubnetId"]], "securityGroups": [group["GroupId"]]}}
 
     def run() -> float:
         began = time.perf_counter()

@@ -58,6 +58,16 @@ def _int(value: Any) -> int | None:
     return None if value in (None, "") else int(value)
 
 
+def _units(value: Any, unit: str) -> int | None:
+    """Task cpu/memory as ECS accepts them: "1024", "1 vCPU", "2 GB" -> CPU units or MiB."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip().lower()
+    if text.endswith(unit):
+        return int(float(text[: -len(unit)]) * 1024)
+    return int(float(text))
+
+
 def merged_definitions(task_definition: dict, overrides: dict | None) -> list[dict]:
     """The container definitions with RunTask's containerOverrides applied (by container name)."""
     by_name = {o.get("name"): o for o in (overrides or {}).get("containerOverrides", []) or []}
@@ -98,15 +108,15 @@ def log_destination(definition: dict, task_id: str) -> tuple[str | None, str | N
     group = options.get("awslogs-group")
     prefix = options.get("awslogs-stream-prefix")
     name = definition["name"]
-    return group, (f"{prefix}/{name}/{task_id}" if prefix else f"{name}/{task_id}")
+    return group, (f"{prefix}/{name}/{task_id}" if prefix else task_id)  # Fargate requires the prefix
 
 
 def plan_task(task_definition: dict, overrides: dict | None, task_id: str, labels: dict[str, str],
               name_prefix: str) -> list[ContainerPlan]:
     """One plan per container, in task-definition order."""
     overrides = overrides or {}
-    task_cpu = _int(overrides.get("cpu") or task_definition.get("cpu"))
-    task_memory = _int(overrides.get("memory") or task_definition.get("memory"))
+    task_cpu = _units(overrides.get("cpu") or task_definition.get("cpu"), "vcpu")
+    task_memory = _units(overrides.get("memory") or task_definition.get("memory"), "gb")
     plans = []
     for definition in merged_definitions(task_definition, overrides):
         name = definition["name"]

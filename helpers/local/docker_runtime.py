@@ -363,6 +363,8 @@ class DockerExecutor:
                 continue
             run.waves[name] = wave
             self._set_container(run, name, last_status="RUNNING")
+            if run.state.started_at is None:
+                self._set(run, last_status="RUNNING", started_at=_now())
             plan = run.plans[name]
             if plan.log_group and run.pump:
                 run.pump.follow(run.ids[name], plan.log_group, plan.log_stream)
@@ -410,8 +412,6 @@ class DockerExecutor:
             if run.state.stopping_at is None and pending:
                 if self._start_ready(run, pending, wave, since):
                     wave += 1
-                    if run.state.started_at is None and run.state.stopping_at is None:
-                        self._set(run, last_status="RUNNING", started_at=_now())
             if run.state.stopping_at is not None:
                 for name in pending:
                     self._set_container(run, name, last_status="STOPPED")
