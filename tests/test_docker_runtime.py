@@ -86,7 +86,8 @@ def test_containers_share_localhost_and_start_in_dependency_order(executor, base
          "command": ["sh", "-c", "wget -q -O - http://127.0.0.1:8080/index.html"],
          "dependsOn": [{"containerName": "server", "condition": "HEALTHY"}], "logConfiguration": awslogs()},
         {"name": "server", "image": base_image, "essential": True, "stopTimeout": 2,
-         "command": ["sh", "-c", "mkdir -p /www && echo hello-from-server > /www/index.html && httpd -f -p 8080 -h /www"],
+         "command": ["sh", "-c", "mkdir -p /www; echo hello-from-server > /www/index.html; "
+                                "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"],
          "healthCheck": {"command": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/index.html"], "interval": 1, "timeout": 1, "retries": 3},
          "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}], "logConfiguration": awslogs()},
         {"name": "init", "image": base_image, "essential": False,
@@ -97,6 +98,7 @@ def test_containers_share_localhost_and_start_in_dependency_order(executor, base
     assert state.stopped_reason == ESSENTIAL_EXITED
     assert state.containers["init"].exit_code == 0
     assert state.containers["client"].exit_code == 0, sink.messages()
+    assert state.containers["server"].exit_code == 0  # it handled the SIGTERM the task's stop sent it
     assert state.containers["server"].health_status == "HEALTHY"
     assert sink.messages("/client/" + task_id) == ["hello-from-server"]
     assert sink.messages("/init/" + task_id) == ["init done"]

@@ -1,0 +1,164 @@
+"""Real containers through the ECS API of the embedded backend: RunTask, DescribeTasks, StopTask, CloudWatch Logs.
+
+The backend runs with its default runtime ("auto"), so with an engine the tasks below
+really run on it; the helpers (helpers.tasks) are the ones the notebooks use.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers.errors import TaskFailed
+
+prereqs = pytest.importorskip("helpers.prereqs", reason="the ECS wiring (issue 4) is not merged in this branch")
+tasks = pytest.importorskip("helpers.tasks", reason="the ECS wiring (issue 4) is not merged in this branch")
+from helpers.local.docker_runtime import ESSENTIAL_EXITED, LABEL_PORT, OUT_OF_MEMORY
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.docker
+
+CLUSTER = "e2e"
+GROUP = "/fargate-lab/e2e"
+
+
+@pytest.fixture
+def lab(session, docker_client, base_image):
+    """A cluster, a log group and the execution role, on a fresh embedded backend that runs real containers."""
+    info = session.client("ecs").meta.endpoint_url
+    from helpers import local
+
+    assert local.status().docker, f"the embedded backend at {info} sees no Docker engine"
+    prereqs.ensure_cluster(session, CLUSTER)
+    prereqs.ensure_log_group(session, GROUP)
+    return session
+
+
+def register(session, family: str, containers: list[dict], cpu: str = "256", memory: str = "512") -> str:
+    for container in containers:
+        container.setdefault("logConfiguration", {"logDriver": "awslogs", "options": {
+            "awslogs-group": GROUP, "awslogs-region": session.region_name, "awslogs-stream-prefix": "ecs"}})
+    return session.client("ecs").register_task_definition(
+        family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu=cpu, memory=memory,
+        executionRoleArn=prereqs.ensure_execution_role(session, allow_create=True), containerDefinitions=containers,
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+def describe(session, arn: str) -> dict:
+    return session.client("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+
+
+def wait_status(session, arn: str, status: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = describe(session, arn)
+        if task["lastStatus"] == status:
+            return task
+        time.sleep(0.1)
+    raise AssertionError(f"task did not reach {status}: {describe(session, arn)}")
+
+
+def backend_containers(docker_client) -> list:
+    from helpers import local
+
+    return docker_client.containers.list(all=True, filters={"label": f"{LABEL_PORT}={local.port()}"})
+
+
+def test_nonzero_exit_reaches_task_failed_with_real_exit_code_and_logs(lab, base_image):
+    arn = register(lab, "fails", [{"name": "job", "image": base_image,
+                                  "command": ["sh", "-c", "echo starting; echo broken >&2; exit 4"]}])
+    [task] = tasks.run_task(lab, CLUSTER, arn)
+    with pytest.raises(TaskFailed) as failure:
+        tasks.wait_for_tasks(lab, CLUSTER, [task], poll_seconds=0.2, progress=False)
+    assert "broken" in str(failure.value)
+    described = describe(lab, task)
+    assert described["stopCode"] == "EssentialContainerExited"
+    assert described["stoppedReason"] == ESSENTIAL_EXITED
+    assert described["containers"][0]["exitCode"] == 4
+    for key in ("pullStartedAt", "pullStoppedAt", "startedAt", "stoppingAt", "stoppedAt"):
+        assert key in described, key
+    assert tasks.task_logs(lab, CLUSTER, task, printer=None) == {"job": ["starting", "broken"]}
+
+
+def test_two_containers_reach_each_other_on_localhost_in_dependency_order(lab, base_image):
+    arn = register(lab, "pair", [
+        {"name": "web", "image": base_image, "essential": True, "stopTimeout": 2,
+         "command": ["sh", "-c", "mkdir -p /www; echo pong > /www/ping; trap 'exit 0' TERM; "
+                                "httpd -f -p 8080 -h /www & wait"],
+         "healthCheck": {"command": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/ping"],
+                         "interval": 1, "timeout": 1, "retries": 3}},
+        {"name": "probe", "image": base_image, "essential": True,
+         "command": ["sh", "-c", "wget -q -O - http://127.0.0.1:8080/ping"],
+         "dependsOn": [{"containerName": "web", "condition": "HEALTHY"}]},
+    ])
+    [task] = tasks.run_task(lab, CLUSTER, arn)
+    [result] = tasks.wait_for_tasks(lab, CLUSTER, [task], poll_seconds=0.2, progress=False, timeout=60)
+    assert result.exit_codes == {"web": 0, "probe": 0}
+    assert tasks.task_logs(lab, CLUSTER, task, printer=None)["probe"] == ["pong"]
+    web = next(c for c in describe(lab, task)["containers"] if c["name"] == "web")
+    assert web["healthStatus"] == "HEALTHY"
+
+
+def test_a_container_over_its_memory_stops_out_of_memory(lab, base_image):
+    arn = register(lab, "hog", [{"name": "hog", "image": base_image, "memory": 32,
+                                 "command": ["sh", "-c", "head -c 300m /dev/zero | tail"]}])
+    [task] = tasks.run_task(lab, CLUSTER, arn)
+    with pytest.raises(TaskFailed):
+        tasks.wait_for_tasks(lab, CLUSTER, [task], poll_seconds=0.2, progress=False, timeout=60)
+    container = describe(lab, task)["containers"][0]
+    assert (container["exitCode"], container["reason"]) == (137, OUT_OF_MEMORY)
+
+
+def test_logs_reach_cloudwatch_while_running_and_after(lab, base_image):
+    arn = register(lab, "ticker", [{"name": "ticker", "image": base_image, "command": [
+        "sh", "-c", "i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo tick $i; sleep 0.1; done"]}])
+    [task] = tasks.run_task(lab, CLUSTER, arn)
+    logs = lab.client("logs")
+    stream = f"ecs/ticker/{task.rsplit('/', 1)[-1]}"
+    seen_running = []
+    deadline = time.monotonic() + 20
+    while not seen_running and time.monotonic() < deadline:
+        status = describe(lab, task)["lastStatus"]
+        try:
+            events = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            events = []
+        if events and status == "RUNNING" and describe(lab, task)["lastStatus"] == "RUNNING":
+            seen_running = events
+        time.sleep(0.1)
+    assert seen_running and seen_running[0]["message"] == "tick 1"
+    tasks.wait_for_tasks(lab, CLUSTER, [task], poll_seconds=0.2, progress=False)
+    events = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True)["events"]
+    assert [e["message"] for e in events] == [f"tick {i}" for i in range(1, 31)]
+
+
+def test_stop_task_kills_a_container_that_ignores_sigterm_after_stop_timeout(lab, base_image):
+    arn = register(lab, "stubborn", [{"name": "stubborn", "image": base_image, "stopTimeout": 2,
+                                      "command": ["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.2; done"]}])
+    [task] = tasks.run_task(lab, CLUSTER, arn)
+    wait_status(lab, task, "RUNNING")
+    time.sleep(0.3)  # the shell installs its trap
+    began = time.monotonic()
+    lab.client("ecs").stop_task(cluster=CLUSTER, task=task, reason="lesson over")
+    stopped = wait_status(lab, task, "STOPPED", timeout=30)
+    assert 2 <= time.monotonic() - began < 10
+    assert (stopped["stopCode"], stopped["stoppedReason"]) == ("UserInitiated", "lesson over")
+    assert stopped["containers"][0]["exitCode"] == 137
+
+
+def test_reset_leaves_no_container_running(lab, docker_client, base_image):
+    arn = register(lab, "sleeper", [
+        {"name": "a", "image": base_image, "command": ["sleep", "300"]},
+        {"name": "b", "image": base_image, "command": ["sleep", "300"]},
+    ])
+    [task] = tasks.run_task(lab, CLUSTER, arn)
+    wait_status(lab, task, "RUNNING")
+    assert len(backend_containers(docker_client)) == 3  # a, b and the task's network namespace holder
+    reset = subprocess.run([sys.executable, "-m", "helpers.local", "reset"], cwd=ROOT, env=dict(os.environ),
+                           capture_output=True, text=True, timeout=120)
+    assert reset.returncode == 0, reset.stderr
+    assert backend_containers(docker_client) == []
