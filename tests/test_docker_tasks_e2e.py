@@ -14,11 +14,11 @@ import time
 import pytest
 
 from helpers.errors import TaskFailed
+from helpers.local.docker_runtime import ESSENTIAL_EXITED, LABEL_PORT, OUT_OF_MEMORY
+from tests.conftest import ROOT
 
 prereqs = pytest.importorskip("helpers.prereqs", reason="the ECS wiring (issue 4) is not merged in this branch")
 tasks = pytest.importorskip("helpers.tasks", reason="the ECS wiring (issue 4) is not merged in this branch")
-from helpers.local.docker_runtime import ESSENTIAL_EXITED, LABEL_PORT, OUT_OF_MEMORY
-from tests.conftest import ROOT
 
 pytestmark = pytest.mark.docker
 
