@@ -33,6 +33,8 @@ SecretResolver = Callable[[str], str]
 #: Makes an image reference runnable locally (an ECR URI of the embedded ECR is loaded from its blobs);
 #: returns the local image reference to run, or raises LookupError when the image cannot be found.
 ImageResolver = Callable[[str], str]
+#: Credentials for ``docker pull`` of an image reference (``{"username": ..., "password": ...}``), or None.
+PullAuth = Callable[[str], "dict | None"]
 #: Reads an environment file's text from its S3 ARN (``environmentFiles``); raises LookupError when missing.
 FileResolver = Callable[[str], str]
 
@@ -79,6 +81,7 @@ class LaunchRequest:
     resolve_image: ImageResolver
     group: str = ""  # "family:NAME" or "service:NAME"
     resolve_file: FileResolver | None = None  # environmentFiles; without one, a task that has some fails to start
+    pull_auth: PullAuth | None = None  # registry credentials for a pull (the embedded ECR's are found without it)
 
 
 class Executor(Protocol):
