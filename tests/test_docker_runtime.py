@@ -248,3 +248,16 @@ def test_cleanup_removes_every_container_of_this_backend_and_no_other(executor, 
         docker_client.containers.get(other.id)  # still there
     finally:
         other.remove(force=True)
+
+
+def test_an_essential_container_whose_dependency_cannot_be_met_fails_the_task(executor, base_image):
+    task_id, _ = launch(executor, [
+        {"name": "setup", "image": base_image, "essential": False, "command": ["sh", "-c", "exit 2"]},
+        {"name": "app", "image": base_image, "command": ["true"],
+         "dependsOn": [{"containerName": "setup", "condition": "SUCCESS"}]},
+    ])
+    state = executor.wait(task_id)
+    assert state.containers["setup"].exit_code == 2
+    assert state.containers["app"].exit_code is None
+    assert state.containers["app"].reason == "CannotStartContainerError: dependency setup did not reach condition SUCCESS"
+    assert (state.stop_code, state.stopped_reason) == ("EssentialContainerExited", state.containers["app"].reason)

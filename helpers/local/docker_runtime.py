@@ -343,6 +343,8 @@ class DockerExecutor:
             elif condition == "SUCCESS":
                 ok, failed = stopped and other.exit_code == 0, stopped and other.exit_code != 0
             elif condition == "HEALTHY":
+                if not run.plans[dependency].has_health_check:
+                    return f"dependency {dependency} has no healthCheck, so it can never be HEALTHY"
                 ok, failed = other.health_status == "HEALTHY", stopped or other.health_status == "UNHEALTHY"
             else:
                 return f"dependency condition {condition} is not one of START, COMPLETE, SUCCESS, HEALTHY"
