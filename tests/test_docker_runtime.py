@@ -239,7 +239,7 @@ def test_cleanup_removes_every_container_of_this_backend_and_no_other(executor, 
             {"name": "a", "image": base_image, "command": ["sleep", "300"]},
             {"name": "b", "image": base_image, "command": ["sleep", "300"]},
         ])
-        wait_for(lambda: executor.state(task_id).last_status == "RUNNING")
+        wait_for(lambda: all(c.last_status == "RUNNING" for c in executor.state(task_id).containers.values()))
         label = f"{LABEL_PORT}={executor.port}"
         assert len(docker_client.containers.list(filters={"label": label})) == 3  # a, b and the pause container
         executor.cleanup()
