@@ -261,3 +261,15 @@ def test_an_essential_container_whose_dependency_cannot_be_met_fails_the_task(ex
     assert state.containers["app"].exit_code is None
     assert state.containers["app"].reason == "CannotStartContainerError: dependency setup did not reach condition SUCCESS"
     assert (state.stop_code, state.stopped_reason) == ("EssentialContainerExited", state.containers["app"].reason)
+
+
+def test_a_command_that_cannot_start_fails_the_task_and_forget_removes_its_containers(executor, docker_client,
+                                                                                      base_image):
+    task_id, _ = launch(executor, [{"name": "app", "image": base_image, "entryPoint": ["/no/such/binary"]}])
+    state = executor.wait(task_id)
+    assert state.stop_code == "TaskFailedToStart"
+    assert state.stopped_reason.startswith("CannotStartContainerError: ") and "/no/such/binary" in state.stopped_reason
+    executor.forget(task_id)
+    with pytest.raises(KeyError):
+        executor.state(task_id)
+    wait_for(lambda: not docker_client.containers.list(all=True, filters={"label": f"fargate-lab.task-id={task_id}"}))

@@ -127,7 +127,9 @@ class DockerExecutor:
         if run is not None and run.state.last_status != "STOPPED":
             run.aborted = True
             run.events.put(("abort",))
-        self._remove_containers({LABEL_PORT: self.port, LABEL_TASK: task_id})
+        # Off the caller's thread: DescribeTasks calls this and must stay fast; the supervisor removes them too.
+        threading.Thread(target=self._remove_containers, args=({LABEL_PORT: self.port, LABEL_TASK: task_id},),
+                         daemon=True, name=f"forget-{task_id[:12]}").start()
 
     def cleanup(self) -> None:
         with self._lock:
