@@ -70,3 +70,27 @@ class MissingPrerequisite(LabError):
 
 class DeploymentFailed(LabError):
     """A service deployment did not reach COMPLETED with every task running."""
+
+
+class ImageNotFound(LabError, LookupError):
+    """The image to push or run does not exist where it was looked for."""
+
+
+class InvalidImageArchive(LabError, ValueError):
+    """An image archive or layout is incomplete, truncated or not an image at all."""
+
+
+class ImageBuildFailed(LabError):
+    """``docker build`` failed; the message carries the engine's error."""
+
+
+class RepositoryNotFound(LabError, LookupError):
+    """An ECR repository the operation needs does not exist."""
+
+
+class ImageTagAlreadyExists(LabError):
+    """The tag already names another image in an IMMUTABLE repository; nothing was pushed."""
+
+
+class PushFailed(LabError):
+    """A push stopped before ``put_image``: no tag points at the partial image."""
