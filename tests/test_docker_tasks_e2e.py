@@ -163,3 +163,32 @@ def test_reset_leaves_no_container_running(lab, docker_client, base_image):
                            capture_output=True, text=True, timeout=120)
     assert reset.returncode == 0, reset.stderr
     assert backend_containers(docker_client) == []
+
+
+def notebook_outputs(path) -> str:
+    import nbformat
+
+    texts = []
+    for cell in nbformat.read(str(path), as_version=4).cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text") or str((output.get("data") or {}).get("text/plain", "")))
+    return "\n".join(texts)
+
+
+def test_notebook_02_shows_the_sample_containers_real_output_and_fails_on_a_real_exit_code(lab, tmp_path):
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from helpers.local.simulated import SIMULATED_NOTE
+
+    notebook, out = str(ROOT / "notebooks" / "02_run_fargate_task.ipynb"), tmp_path / "02.ipynb"
+    papermill.execute_notebook(notebook, str(out), progress_bar=False, kernel_name="python3")
+    text = notebook_outputs(out)
+    assert "hello from Fargate" in text and "greeting=hello" in text and "fargate-lab-hello=0" in text
+    assert SIMULATED_NOTE not in text and "SIMULATED" not in text
+
+    with pytest.raises(PapermillExecutionError) as caught:
+        papermill.execute_notebook(notebook, str(out), progress_bar=False, kernel_name="python3",
+                                   parameters={"command": "echo about to fail; exit 3"})
+    assert caught.value.ename == "TaskFailed"
+    assert "exit codes {'fargate-lab-hello': 3}" in caught.value.evalue and "about to fail" in caught.value.evalue
