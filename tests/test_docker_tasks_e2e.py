@@ -192,3 +192,19 @@ def test_notebook_02_shows_the_sample_containers_real_output_and_fails_on_a_real
                                    parameters={"command": "echo about to fail; exit 3"})
     assert caught.value.ename == "TaskFailed"
     assert "exit codes {'fargate-lab-hello': 3}" in caught.value.evalue and "about to fail" in caught.value.evalue
+
+
+def test_environment_files_from_s3_and_secrets_reach_the_container(lab, base_image):
+    s3 = lab.client("s3")
+    s3.create_bucket(Bucket="e2e-config")
+    s3.put_object(Bucket="e2e-config", Key="app.env", Body=b"# comment\nFROM_FILE=yes\nOVERRIDDEN=file\n")
+    secret = lab.client("secretsmanager").create_secret(Name="e2e-db", SecretString="s3cr3t")["ARN"]
+    arn = register(lab, "envfiles", [{
+        "name": "show", "image": base_image, "command": ["sh", "-c", 'echo "$FROM_FILE $OVERRIDDEN $DB"'],
+        "environment": [{"name": "OVERRIDDEN", "value": "definition"}],
+        "environmentFiles": [{"value": "arn:aws:s3:::e2e-config/app.env", "type": "s3"}],
+        "secrets": [{"name": "DB", "valueFrom": secret}],
+    }])
+    [task] = tasks.run_task(lab, CLUSTER, arn)
+    tasks.wait_for_tasks(lab, CLUSTER, [task], poll_seconds=0.2, progress=False)
+    assert tasks.task_logs(lab, CLUSTER, task, printer=None) == {"show": ["yes definition s3cr3t"]}
