@@ -208,3 +208,30 @@ def test_environment_files_from_s3_and_secrets_reach_the_container(lab, base_ima
     [task] = tasks.run_task(lab, CLUSTER, arn)
     tasks.wait_for_tasks(lab, CLUSTER, [task], poll_seconds=0.2, progress=False)
     assert tasks.task_logs(lab, CLUSTER, task, printer=None) == {"show": ["yes definition s3cr3t"]}
+
+
+def test_stopping_the_backend_removes_its_containers_and_only_its_own(docker_client, base_image, monkeypatch):
+    import helpers
+    from helpers import local
+    from tests.conftest import free_port
+
+    port = free_port()
+    monkeypatch.setenv("FARGATE_LAB_PORT", str(port))
+    other = docker_client.containers.create(base_image, command=["true"], labels={LABEL_PORT: f"{port}0"})
+    local.start(port)
+    try:
+        session = helpers.connect(backend="local")
+        prereqs.ensure_cluster(session, CLUSTER)
+        ecs = session.client("ecs")
+        arn = ecs.register_task_definition(
+            family="lingering", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+            containerDefinitions=[{"name": "a", "image": base_image, "command": ["sleep", "300"]}],
+        )["taskDefinition"]["taskDefinitionArn"]
+        [task] = tasks.run_task(session, CLUSTER, arn)
+        wait_status(session, task, "RUNNING")
+        mine = {"label": f"{LABEL_PORT}={port}"}
+        assert len(docker_client.containers.list(filters=mine)) == 1
+    finally:
+        local.stop(port)
+    assert docker_client.containers.list(all=True, filters=mine) == []
+    docker_client.containers.get(other.id).remove()  # another backend's container is still there
