@@ -273,3 +273,25 @@ def test_a_command_that_cannot_start_fails_the_task_and_forget_removes_its_conta
     with pytest.raises(KeyError):
         executor.state(task_id)
     wait_for(lambda: not docker_client.containers.list(all=True, filters={"label": f"fargate-lab.task-id={task_id}"}))
+
+
+def test_tasks_of_one_service_run_side_by_side_and_one_that_exits_stops_alone(executor, docker_client, base_image):
+    """What a service scheduler relies on (services are scheduled by issue 6): same port, separate tasks."""
+    port = free_port()
+    web = {"name": "web", "image": base_image, "stopTimeout": 1, "portMappings": [{"containerPort": port}],
+           "command": ["sh", "-c", f"mkdir -p /www; hostname > /www/index.html; httpd -f -p {port} -h /www & "
+                                   "while [ ! -e /www/exit ]; do sleep 0.1; done; exit 1"]}
+    first, _ = launch(executor, [dict(web)])
+    second, _ = launch(executor, [dict(web)])
+    wait_for(lambda: all(executor.state(t).last_status == "RUNNING" for t in (first, second)))
+    wait_for(lambda: all(executor.state(t).containers["web"].network_bindings for t in (first, second)))
+    ports = [executor.state(t).containers["web"].network_bindings[0]["hostPort"] for t in (first, second)]
+    assert port in ports and len(set(ports)) == 2  # the second task could not have the same host port
+    bodies = [wait_for(lambda p=p: _get(f"http://127.0.0.1:{p}/index.html")) for p in ports]
+    assert bodies[0] != bodies[1]  # two tasks, two network namespaces
+
+    docker_client.containers.get(executor.state(first).containers["web"].runtime_id).exec_run(["touch", "/www/exit"])
+    stopped = executor.wait(first)
+    assert (stopped.stop_code, stopped.containers["web"].exit_code) == ("EssentialContainerExited", 1)
+    assert executor.state(second).last_status == "RUNNING"
+    assert _get(f"http://127.0.0.1:{ports[1]}/index.html") == bodies[1]

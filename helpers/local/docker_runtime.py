@@ -71,6 +71,7 @@ class _Run:
     waves: dict[str, int] = field(default_factory=dict)  # container name -> start wave (stop in reverse)
     pump: LogPump | None = None
     thread: threading.Thread | None = None
+    reserved: list[tuple[int, str]] = field(default_factory=list)  # host ports held for this task
 
 
 class DockerExecutor:
@@ -89,6 +90,7 @@ class DockerExecutor:
         self.tick = tick
         self._lock = threading.RLock()
         self._runs: dict[str, _Run] = {}
+        self._reserved: set[tuple[int, str]] = set()  # (host port, protocol) promised to a live task
         self._pause: str | None | bool = False  # False: not looked up yet
         if register_hooks and self.port not in _registered_ports:
             hooks.ON_RESET.append(self.cleanup)
@@ -282,21 +284,30 @@ class DockerExecutor:
                     plan.name) from None
         return environment
 
-    def _ports(self, plans: list[ContainerPlan]) -> dict[str, tuple[str, int | None]]:
-        """Every port of the task, on 127.0.0.1; a host port already taken gets a free one instead."""
+    def _ports(self, run: _Run, plans: list[ContainerPlan]) -> dict[str, tuple[str, int | None]]:
+        """Every port of the task, on 127.0.0.1; a host port already taken gets a free one instead.
+
+        Ports are reserved until the task stops: two tasks of one service starting together (same
+        containerPort) must not both be promised it before either has bound it.
+        """
         ports: dict[str, tuple[str, int | None]] = {}
-        for plan in plans:
-            for mapping in plan.port_mappings:
-                wanted = mapping.host_port
-                ports[f"{mapping.container_port}/{mapping.protocol}"] = (
-                    "127.0.0.1", wanted if _port_free(wanted, mapping.protocol) else None)
+        with self._lock:
+            for plan in plans:
+                for mapping in plan.port_mappings:
+                    key = (mapping.host_port, mapping.protocol)
+                    free = key not in self._reserved and _port_free(mapping.host_port, mapping.protocol)
+                    if free:
+                        self._reserved.add(key)
+                        run.reserved.append(key)
+                    ports[f"{mapping.container_port}/{mapping.protocol}"] = (
+                        "127.0.0.1", mapping.host_port if free else None)
         return ports
 
     def _create(self, run: _Run, images: dict[str, str], environments: dict[str, str]) -> None:
         """The namespace owner first, then every container (created now, started in dependency order)."""
         self._check_stop(run)
         plans = list(run.plans.values())
-        ports = self._ports(plans)
+        ports = self._ports(run, plans)
         labels = {LABEL_PORT: self.port, LABEL_TASK: run.request.task_id}
         owner_mode: str | None = None
         if len(plans) > 1 and self._pause_image():
@@ -535,6 +546,8 @@ class DockerExecutor:
                 container.last_status = "STOPPED"
         for container_id in run.ids.values():
             self._remove(container_id)
+        with self._lock:
+            self._reserved.difference_update(run.reserved)
 
 
 def _task_health(run: _Run) -> str:
