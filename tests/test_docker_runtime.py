@@ -192,7 +192,7 @@ def test_task_size_becomes_docker_limits_and_ports_bind_to_localhost(executor, d
     container = docker_client.containers.get(executor.state(task_id).containers["web"].runtime_id)
     assert container.attrs["HostConfig"]["NanoCpus"] == 500_000_000
     assert container.attrs["HostConfig"]["Memory"] == 1024 * 1024 * 1024
-    bindings = executor.state(task_id).containers["web"].network_bindings
+    bindings = wait_for(lambda: executor.state(task_id).containers["web"].network_bindings)
     assert bindings == [{"bindIP": "127.0.0.1", "containerPort": port, "hostPort": port, "protocol": "tcp"}]
     body = wait_for(lambda: _get(f"http://127.0.0.1:{port}/index.html"))
     assert body == "up\n"
@@ -267,7 +267,7 @@ def test_a_command_that_cannot_start_fails_the_task_and_forget_removes_its_conta
                                                                                       base_image):
     task_id, _ = launch(executor, [{"name": "app", "image": base_image, "entryPoint": ["/no/such/binary"]}])
     state = executor.wait(task_id)
-    assert state.stop_code == "TaskFailedToStart"
+    assert state.stop_code == "TaskFailedToStart", state
     assert state.stopped_reason.startswith("CannotStartContainerError: ") and "/no/such/binary" in state.stopped_reason
     executor.forget(task_id)
     with pytest.raises(KeyError):
