@@ -184,14 +184,15 @@ def test_notebook_02_shows_the_sample_containers_real_output_and_fails_on_a_real
     notebook, out = str(ROOT / "notebooks" / "02_run_fargate_task.ipynb"), tmp_path / "02.ipynb"
     papermill.execute_notebook(notebook, str(out), progress_bar=False, kernel_name="python3")
     text = notebook_outputs(out)
-    assert "hello from Fargate" in text and "greeting=hello" in text and "fargate-lab-hello=0" in text
-    assert SIMULATED_NOTE not in text and "SIMULATED" not in text
+    assert "fargate-lab sample app: mode=job" in text and "done, exit code 0" in text  # the container's own lines
+    assert "fargate-lab-hello=0" in text and SIMULATED_NOTE not in text and "SIMULATED" not in text
 
     with pytest.raises(PapermillExecutionError) as caught:
         papermill.execute_notebook(notebook, str(out), progress_bar=False, kernel_name="python3",
-                                   parameters={"command": "echo about to fail; exit 3"})
+                                   parameters={"environment": {"APP_SECONDS": "0", "APP_EXIT_CODE": "3"}})
     assert caught.value.ename == "TaskFailed"
-    assert "exit codes {'fargate-lab-hello': 3}" in caught.value.evalue and "about to fail" in caught.value.evalue
+    assert "exit codes {'fargate-lab-hello': 3}" in caught.value.evalue
+    assert "done, exit code 3" in caught.value.evalue  # the log tail, from CloudWatch Logs
 
 
 def test_environment_files_from_s3_and_secrets_reach_the_container(lab, base_image):

@@ -2,10 +2,6 @@
 # The sample app. APP_MODE=job (default): print a few lines, wait APP_SECONDS, exit with APP_EXIT_CODE.
 # APP_MODE=server: serve /app/www over HTTP on APP_PORT (8080) until stopped.
 set -e
-# A command given to the container (ECS "command", `docker run IMAGE CMD...`) runs instead of the sample job.
-if [ "$#" -gt 0 ]; then
-  exec "$@"
-fi
 echo "fargate-lab sample app: mode=${APP_MODE} host=$(hostname) user=$(id -u)"
 echo "started at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 env | grep -E '^(APP_|ECS_|AWS_REGION)' | sort || true
