@@ -15,7 +15,7 @@ import pytest
 
 from helpers.errors import TaskFailed
 from helpers.local.docker_runtime import ESSENTIAL_EXITED, LABEL_PORT, OUT_OF_MEMORY
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 prereqs = pytest.importorskip("helpers.prereqs", reason="the ECS wiring (issue 4) is not merged in this branch")
 tasks = pytest.importorskip("helpers.tasks", reason="the ECS wiring (issue 4) is not merged in this branch")
@@ -26,13 +26,30 @@ CLUSTER = "e2e"
 GROUP = "/fargate-lab/e2e"
 
 
-@pytest.fixture
-def lab(session, docker_client, base_image):
-    """A cluster, a log group and the execution role, on a fresh embedded backend that runs real containers."""
-    info = session.client("ecs").meta.endpoint_url
+@pytest.fixture(scope="module")
+def docker_backend(docker_client):
+    """An embedded backend of its own whose tasks run on the Docker engine (the shared one simulates them)."""
     from helpers import local
 
-    assert local.status().docker, f"the embedded backend at {info} sees no Docker engine"
+    port = free_port()
+    info = local.start(port, runtime="docker")
+    yield info
+    local.stop(port)
+
+
+@pytest.fixture
+def lab(docker_backend, base_image, monkeypatch):
+    """A cluster, a log group and the execution role, on a fresh embedded backend that runs real containers.
+
+    FARGATE_LAB_PORT names that backend, for helpers.connect, the CLI and papermill's kernels alike.
+    """
+    import helpers
+    from helpers import local
+
+    monkeypatch.setenv("FARGATE_LAB_PORT", str(docker_backend.port))
+    local.reset(docker_backend.port)
+    session = helpers.connect(backend="local")
+    assert local.status().docker, f"the embedded backend at {docker_backend.url} sees no Docker engine"
     prereqs.ensure_cluster(session, CLUSTER)
     prereqs.ensure_log_group(session, GROUP)
     return session
@@ -214,12 +231,11 @@ def test_environment_files_from_s3_and_secrets_reach_the_container(lab, base_ima
 def test_stopping_the_backend_removes_its_containers_and_only_its_own(docker_client, base_image, monkeypatch):
     import helpers
     from helpers import local
-    from tests.conftest import free_port
 
     port = free_port()
     monkeypatch.setenv("FARGATE_LAB_PORT", str(port))
     other = docker_client.containers.create(base_image, command=["true"], labels={LABEL_PORT: f"{port}0"})
-    local.start(port)
+    local.start(port, runtime="docker")
     try:
         session = helpers.connect(backend="local")
         prereqs.ensure_cluster(session, CLUSTER)

@@ -36,6 +36,8 @@ LABEL_PORT = "fargate-lab.backend-port"
 LABEL_TASK = "fargate-lab.task-id"
 LABEL_ROLE = "fargate-lab.role"
 
+#: Seconds a failed pull is remembered: a burst of tasks with an image that cannot be pulled makes one attempt.
+PULL_FAILURE_MEMORY = 10.0
 ESSENTIAL_EXITED = "Essential container in task exited"
 OUT_OF_MEMORY = "OutOfMemoryError: Container killed due to memory usage"
 _HEALTH = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}
@@ -91,6 +93,8 @@ class DockerExecutor:
         self._lock = threading.RLock()
         self._runs: dict[str, _Run] = {}
         self._reserved: set[tuple[int, str]] = set()  # (host port, protocol) promised to a live task
+        self._pulling: dict[str, threading.Lock] = {}
+        self._pull_failures: dict[str, tuple[float, str]] = {}  # reference -> (when, why): many tasks, one attempt
         self._pause: str | None | bool = False  # False: not looked up yet
         if register_hooks and self.port not in _registered_ports:
             hooks.ON_RESET.append(self.cleanup)
@@ -236,15 +240,24 @@ class DockerExecutor:
             reference = run.request.resolve_image(plan.image)
         except LookupError as error:
             raise _StartFailure(f"{prefix}: {error or 'not found'}", plan.name) from None
-        try:
-            self.client.images.get(reference)
-            return reference
-        except docker.errors.ImageNotFound:
-            pass
-        try:
-            self.client.images.pull(reference, auth_config=self._pull_auth(run, reference))
-        except docker.errors.APIError as error:
-            raise _StartFailure(f"{prefix}: {error.explanation or error}", plan.name) from None
+        with self._lock:
+            pull_lock = self._pulling.setdefault(reference, threading.Lock())
+        with pull_lock:  # tasks starting together pull an image once
+            try:
+                self.client.images.get(reference)
+                return reference
+            except docker.errors.ImageNotFound:
+                pass
+            failed = self._pull_failures.get(reference)
+            if failed and time.monotonic() - failed[0] < PULL_FAILURE_MEMORY:
+                raise _StartFailure(f"{prefix}: {failed[1]}", plan.name)
+            try:
+                self.client.images.pull(reference, auth_config=self._pull_auth(run, reference))
+            except docker.errors.APIError as error:
+                message = str(error.explanation or error)
+                self._pull_failures[reference] = (time.monotonic(), message)
+                raise _StartFailure(f"{prefix}: {message}", plan.name) from None
+            self._pull_failures.pop(reference, None)
         return reference
 
     def _pull_auth(self, run: _Run, reference: str) -> dict | None:
