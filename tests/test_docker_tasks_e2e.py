@@ -252,3 +252,24 @@ def test_stopping_the_backend_removes_its_containers_and_only_its_own(docker_cli
         local.stop(port)
     assert docker_client.containers.list(all=True, filters=mine) == []
     docker_client.containers.get(other.id).remove()  # another backend's container is still there
+
+
+def test_an_image_pushed_from_an_archive_runs_also_by_its_aws_style_uri(lab, docker_client, base_image, tmp_path):
+    from helpers import ecr
+
+    archive = tmp_path / "image.tar"
+    with archive.open("wb") as out:
+        for chunk in docker_client.images.get(base_image).save(named=True):
+            out.write(chunk)
+    ecr.ensure_repository(lab, "e2e/from-archive")
+    ecr.push_image(lab, archive, "e2e/from-archive", "1", progress=False)  # never through the local engine
+    account = lab.client("sts").get_caller_identity()["Account"]
+    image = f"{account}.dkr.ecr.{lab.region_name}.amazonaws.com/e2e/from-archive:1"
+    arn = register(lab, "archived", [{"name": "app", "image": image, "command": ["echo", "ran from ECR"]}])
+    [task] = tasks.run_task(lab, CLUSTER, arn)
+    [result] = tasks.wait_for_tasks(lab, CLUSTER, [task], poll_seconds=0.2, progress=False)
+    assert result.exit_codes == {"app": 0}
+    assert tasks.task_logs(lab, CLUSTER, task, printer=None) == {"app": ["ran from ECR"]}
+    pulled = f"127.0.0.1:{os.environ['FARGATE_LAB_PORT']}/e2e/from-archive:1"
+    assert docker_client.images.get(pulled)  # pulled from the embedded ECR's registry
+    docker_client.images.remove(pulled)

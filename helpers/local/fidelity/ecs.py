@@ -16,6 +16,7 @@ engine answers and the runtime is not "simulated". This module copies the execut
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,8 +68,20 @@ def _choose_executor() -> Executor:
     return SimulatedExecutor()
 
 
+#: An image of a private ECR registry, as a task definition copied from AWS names it.
+_AWS_ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/(?P<rest>.+)$")
+
+
 def resolve_image(image: str) -> str:
-    """The local reference to run for ``image`` (the embedded ECR's URIs resolve in a later issue)."""
+    """The reference the engine pulls for ``image``: an AWS-style ECR URI names the embedded ECR's registry.
+
+    The embedded ECR's own URIs (``127.0.0.1:PORT/NAME``) are pulled as they are; other images too.
+    """
+    match = _AWS_ECR_IMAGE.match(image)
+    if match:
+        from helpers.local.fidelity import ecr
+
+        return f"{ecr.registry_host()}/{match['rest']}"
     return image
 
 
