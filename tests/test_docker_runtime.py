@@ -52,7 +52,7 @@ def executor(docker_client):
     runtime = DockerExecutor(port=label, register_hooks=False, tick=0.1)
     yield runtime
     runtime.cleanup()
-    assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_PORT}={label}"}) == []
+    assert docker_client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL_PORT}={label}"}) == []
 
 
 def launch(executor: DockerExecutor, containers: list[dict], cpu: str = "256", memory: str = "512",
@@ -241,9 +241,9 @@ def test_cleanup_removes_every_container_of_this_backend_and_no_other(executor, 
         ])
         wait_for(lambda: all(c.last_status == "RUNNING" for c in executor.state(task_id).containers.values()))
         label = f"{LABEL_PORT}={executor.port}"
-        assert len(docker_client.containers.list(filters={"label": label})) == 3  # a, b and the pause container
+        assert len(docker_client.containers.list(sparse=True, filters={"label": label})) == 3  # a, b and the pause container
         executor.cleanup()
-        assert docker_client.containers.list(all=True, filters={"label": label}) == []
+        assert docker_client.containers.list(all=True, sparse=True, filters={"label": label}) == []
         assert executor.task_ids() == []
         docker_client.containers.get(other.id)  # still there
     finally:
@@ -272,7 +272,7 @@ def test_a_command_that_cannot_start_fails_the_task_and_forget_removes_its_conta
     executor.forget(task_id)
     with pytest.raises(KeyError):
         executor.state(task_id)
-    wait_for(lambda: not docker_client.containers.list(all=True, filters={"label": f"fargate-lab.task-id={task_id}"}))
+    wait_for(lambda: not docker_client.containers.list(all=True, sparse=True, filters={"label": f"fargate-lab.task-id={task_id}"}))
 
 
 def test_tasks_of_one_service_run_side_by_side_and_one_that_exits_stops_alone(executor, docker_client, base_image):

@@ -82,7 +82,7 @@ def wait_status(session, arn: str, status: str, timeout: float = 30) -> dict:
 def backend_containers(docker_client) -> list:
     from helpers import local
 
-    return docker_client.containers.list(all=True, filters={"label": f"{LABEL_PORT}={local.port()}"})
+    return docker_client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL_PORT}={local.port()}"})
 
 
 def test_nonzero_exit_reaches_task_failed_with_real_exit_code_and_logs(lab, base_image):
@@ -247,10 +247,10 @@ def test_stopping_the_backend_removes_its_containers_and_only_its_own(docker_cli
         [task] = tasks.run_task(session, CLUSTER, arn)
         wait_status(session, task, "RUNNING")
         mine = {"label": f"{LABEL_PORT}={port}"}
-        assert len(docker_client.containers.list(filters=mine)) == 1
+        assert len(docker_client.containers.list(sparse=True, filters=mine)) == 1
     finally:
         local.stop(port)
-    assert docker_client.containers.list(all=True, filters=mine) == []
+    assert docker_client.containers.list(all=True, sparse=True, filters=mine) == []
     docker_client.containers.get(other.id).remove()  # another backend's container is still there
 
 
