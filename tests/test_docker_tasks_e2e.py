@@ -273,3 +273,22 @@ def test_an_image_pushed_from_an_archive_runs_also_by_its_aws_style_uri(lab, doc
     pulled = f"127.0.0.1:{os.environ['FARGATE_LAB_PORT']}/e2e/from-archive:1"
     assert docker_client.images.get(pulled)  # pulled from the embedded ECR's registry
     docker_client.images.remove(pulled)
+
+
+def test_a_new_backend_removes_what_a_killed_one_on_its_port_left(docker_client, base_image):
+    from helpers import local
+
+    port = free_port()
+    left = docker_client.containers.run(base_image, ["sleep", "300"], detach=True,
+                                        labels={LABEL_PORT: str(port), "fargate-lab.task-id": "left-by-a-crash"})
+    try:
+        local.start(port, runtime="docker")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and docker_client.containers.list(all=True, sparse=True,
+                                                                            filters={"id": left.id}):
+            time.sleep(0.2)
+        assert docker_client.containers.list(all=True, sparse=True, filters={"id": left.id}) == []
+    finally:
+        local.stop(port)
+        for container in docker_client.containers.list(all=True, sparse=True, filters={"id": left.id}):
+            container.remove(force=True)
