@@ -292,3 +292,28 @@ def test_a_new_backend_removes_what_a_killed_one_on_its_port_left(docker_client,
         local.stop(port)
         for container in docker_client.containers.list(all=True, sparse=True, filters={"id": left.id}):
             container.remove(force=True)
+
+
+def test_a_re_pushed_tag_runs_its_new_image(lab, docker_client, base_image, tmp_path):
+    """Fargate pulls at every start: a tag pushed again runs the new image, not the engine's older copy."""
+    import io
+
+    from helpers import ecr
+
+    uri = ecr.ensure_repository(lab, "e2e/retagged")
+    arn = register(lab, "retagged", [{"name": "app", "image": f"{uri}:1"}])
+    built = []
+    try:
+        for word in ("one", "two"):  # after "one" ran, the engine holds URI:1 as "one"
+            dockerfile = f'FROM {base_image}\nCMD ["echo", "{word}"]\n'.encode()
+            image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile), rm=True)
+            built.append(image.id)
+            archive = tmp_path / f"{word}.tar"
+            archive.write_bytes(b"".join(image.save()))
+            ecr.push_image(lab, archive, "e2e/retagged", "1", progress=False)
+            [task] = tasks.run_task(lab, CLUSTER, arn)
+            tasks.wait_for_tasks(lab, CLUSTER, [task], poll_seconds=0.2, progress=False)
+            assert tasks.task_logs(lab, CLUSTER, task, printer=None) == {"app": [word]}
+    finally:
+        for image_id in built:
+            docker_client.images.remove(image_id, force=True)

@@ -242,12 +242,16 @@ class DockerExecutor:
             raise _StartFailure(f"{prefix}: {error or 'not found'}", plan.name) from None
         with self._lock:
             pull_lock = self._pulling.setdefault(reference, threading.Lock())
+        # The embedded ECR's images are always pulled, as Fargate does (a re-pushed tag runs its new image; an
+        # up-to-date pull moves no layer). Other names run from the engine's copy when it has one (offline labs).
+        always = _in_embedded_ecr(reference)
         with pull_lock:  # tasks starting together pull an image once
-            try:
-                self.client.images.get(reference)
-                return reference
-            except docker.errors.ImageNotFound:
-                pass
+            if not always:
+                try:
+                    self.client.images.get(reference)
+                    return reference
+                except docker.errors.ImageNotFound:
+                    pass
             failed = self._pull_failures.get(reference)
             if failed and time.monotonic() - failed[0] < PULL_FAILURE_MEMORY:
                 raise _StartFailure(f"{prefix}: {failed[1]}", plan.name)
@@ -264,13 +268,10 @@ class DockerExecutor:
         """The request's credentials, else the embedded ECR's own (user AWS) for an image it serves."""
         if run.request.pull_auth is not None:
             return run.request.pull_auth(reference)
-        try:
-            from helpers.local.fidelity import ecr  # the embedded registry (issue 3), when present
+        if _in_embedded_ecr(reference):
+            from helpers.local.fidelity import ecr
 
-            if reference.startswith(ecr.registry_host() + "/"):
-                return {"username": "AWS", "password": ecr.password()}
-        except (ImportError, AttributeError):
-            pass
+            return {"username": "AWS", "password": ecr.password()}
         return None
 
     def _environment(self, run: _Run, plan: ContainerPlan) -> dict[str, str]:
@@ -561,6 +562,16 @@ class DockerExecutor:
             self._remove(container_id)
         with self._lock:
             self._reserved.difference_update(run.reserved)
+
+
+def _in_embedded_ecr(reference: str) -> bool:
+    """Whether ``reference`` names an image of this backend's ECR registry."""
+    try:
+        from helpers.local.fidelity import ecr
+
+        return reference.startswith(ecr.registry_host() + "/")
+    except (ImportError, AttributeError):
+        return False
 
 
 def _task_health(run: _Run) -> str:
