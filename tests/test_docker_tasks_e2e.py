@@ -317,3 +317,31 @@ def test_a_re_pushed_tag_runs_its_new_image(lab, docker_client, base_image, tmp_
     finally:
         for image_id in built:
             docker_client.images.remove(image_id, force=True)
+
+
+def test_a_service_task_whose_essential_container_exits_is_replaced(lab, docker_client, base_image):
+    arn = register(lab, "svc-web", [{"name": "web", "image": base_image, "stopTimeout": 1, "command": [
+        "sh", "-c", "mkdir -p /w; trap 'exit 0' TERM; while [ ! -e /w/exit ]; do sleep 0.1; done; exit 1"]}])
+    ecs = lab.client("ecs")
+    ecs.create_service(cluster=CLUSTER, serviceName="web", taskDefinition=arn, desiredCount=1, launchType="FARGATE",
+                       networkConfiguration={"awsvpcConfiguration": prereqs.network(lab)})
+
+    def running() -> list[dict]:
+        arns = ecs.list_tasks(cluster=CLUSTER, serviceName="web", desiredStatus="RUNNING")["taskArns"]
+        found = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
+        return [t for t in found if t["lastStatus"] == "RUNNING"]
+
+    deadline = time.monotonic() + 30
+    while not running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [first] = running()
+    docker_client.containers.get(first["containers"][0]["runtimeId"]).exec_run(["touch", "/w/exit"])
+    stopped = wait_status(lab, first["taskArn"], "STOPPED")
+    assert (stopped["stopCode"], stopped["containers"][0]["exitCode"]) == ("EssentialContainerExited", 1)
+    deadline = time.monotonic() + 30
+    while not [t for t in running() if t["taskArn"] != first["taskArn"]] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [replacement] = running()
+    assert replacement["taskArn"] != first["taskArn"] and replacement["group"] == "service:web"
+    assert docker_client.containers.get(replacement["containers"][0]["runtimeId"]).status == "running"
+    ecs.delete_service(cluster=CLUSTER, service="web", force=True)
