@@ -59,12 +59,12 @@ def _choose_executor() -> Executor:
     if runtime == "simulated":
         return SimulatedExecutor()
     if runtime == "docker" or hooks.docker_available():
+        from helpers.local.docker_runtime import DockerExecutor
+
         try:
-            from helpers.local.docker_runtime import DockerExecutor  # type: ignore[import-not-found]
-        except ImportError:
-            log.warning("no Docker runtime in this version: tasks are simulated")
-            return SimulatedExecutor()
-        return DockerExecutor()
+            return DockerExecutor()
+        except Exception:  # noqa: BLE001 - runtime "docker" with no engine answering: say so, keep serving
+            log.exception("the Docker runtime could not reach an engine: tasks are simulated")
     return SimulatedExecutor()
 
 
