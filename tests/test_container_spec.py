@@ -50,3 +50,12 @@ def test_pause_executable_is_a_static_elf_for_each_architecture():
     for arch, machine in (("x86_64", 0x3E), ("arm64", 0xB7)):
         binary = elf_executable(arch)
         assert binary[:4] == b"\x7fELF" and binary[18] == machine and len(binary) < 200
+
+
+def test_a_task_larger_than_the_host_gets_every_host_cpu():
+    import os
+
+    big = {**TASK, "cpu": "8192", "containerDefinitions": [TASK["containerDefinitions"][1]]}
+    (init,) = plan_task(big, {}, "abc123", {}, "prefix")
+    # Docker refuses --cpus above the host's CPUs; Fargate's 8 vCPU becomes "all of them" here.
+    assert init.create_kwargs["nano_cpus"] == min(8, os.cpu_count()) * 1_000_000_000

@@ -12,6 +12,7 @@ container. Fargate's rules map to Docker like this:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,7 +139,8 @@ def plan_task(task_definition: dict, overrides: dict | None, task_id: str, label
         if reservation and (not memory or reservation < memory):
             kwargs["mem_reservation"] = f"{reservation}m"
         if task_cpu:
-            kwargs["nano_cpus"] = int(task_cpu / 1024 * _NS)
+            # Docker refuses a limit above the host's CPUs; a 4-vCPU task on a 2-core machine gets all 2.
+            kwargs["nano_cpus"] = int(min(task_cpu / 1024, os.cpu_count() or 1) * _NS)
         if _int(definition.get("cpu")):
             kwargs["cpu_shares"] = max(2, int(definition["cpu"]))
         if definition.get("healthCheck"):
