@@ -1,0 +1,53 @@
+"""Creates one resource of every kind the suite makes, tagged or not, straight through boto3 (test data)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+import boto3
+
+from helpers.tags import as_aws
+
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def network(session: boto3.Session, group_id: str) -> dict:
+    subnet = session.client("ec2").describe_subnets()["Subnets"][0]["SubnetId"]
+    return {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group_id], "assignPublicIp": "ENABLED"}}
+
+
+def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | None,
+                desired_count: int = 1) -> dict[str, str]:
+    """A cluster, service, task, task definition, log group, security group, role, secret and repository
+    (with one image) named ``name``; ``tags=None`` creates them without any tag. Returns kind -> name."""
+    ecs, ecr, ec2 = session.client("ecs"), session.client("ecr"), session.client("ec2")
+    ecs_tags = {"tags": as_aws(tags, "key")} if tags else {}
+    aws_tags = {"Tags": as_aws(tags)} if tags else {}
+    ecs.create_cluster(clusterName=name, **ecs_tags)
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    spec = [{"ResourceType": "security-group", "Tags": as_aws(tags)}] if tags else []
+    group = ec2.create_security_group(GroupName=name, Description="test", VpcId=vpc, TagSpecifications=spec)
+    session.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=TRUST, **aws_tags)
+    session.client("iam").put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}))
+    session.client("logs").create_log_group(logGroupName=f"/{name}", **({"tags": dict(tags)} if tags else {}))
+    session.client("secretsmanager").create_secret(Name=name, SecretString="not-a-real-secret", **aws_tags)
+    ecs.register_task_definition(
+        family=name, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+        containerDefinitions=[{"name": "app", "image": "busybox", "memory": 512, "essential": True}], **ecs_tags)
+    ecs.create_service(cluster=name, serviceName=name, taskDefinition=name, desiredCount=desired_count,
+                       launchType="FARGATE", networkConfiguration=network(session, group["GroupId"]),
+                       propagateTags="SERVICE", **ecs_tags)
+    ecs.run_task(cluster=name, taskDefinition=name, launchType="FARGATE",
+                 networkConfiguration=network(session, group["GroupId"]), **ecs_tags)
+    ecr.create_repository(repositoryName=name, **({"tags": as_aws(tags)} if tags else {}))
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
+                                      "digest": "sha256:" + hashlib.sha256(name.encode()).hexdigest()},
+                           "layers": []})
+    ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag="v1")
+    return {"cluster": name, "service": name, "task definition": f"{name}:1", "log group": f"/{name}",
+            "security group": name, "role": name, "secret": name, "repository": name}

@@ -1,0 +1,112 @@
+"""Cleanup finds the suite's resources by tags on the backend, never by name, and deletes them in order."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import cleanup
+from helpers.cost import fargate_hourly_rate
+from helpers.errors import InvalidParameter
+from helpers.tags import RUN_ID_TAG_KEY, SUITE_TAG_KEY, suite_tags
+from tests.resources import one_of_each
+
+RUN_A = {RUN_ID_TAG_KEY: "run-a"}
+
+
+def everything(session) -> dict[str, set[str]]:
+    """Names of what exists, tagged or not (to see what cleanup touched)."""
+    ecs, ec2 = session.client("ecs"), session.client("ec2")
+    clusters = [c for c in ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"]
+                if c["status"] == "ACTIVE"]
+    services = {s["serviceName"] for c in clusters
+                for s in ecs.describe_services(cluster=c["clusterArn"], services=ecs.list_services(
+                    cluster=c["clusterArn"])["serviceArns"] or ["none"])["services"] if s["status"] == "ACTIVE"}
+    return {
+        "cluster": {c["clusterName"] for c in clusters},
+        "service": services,
+        "task definition": {a.rsplit("/", 1)[1] for a in ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]},
+        "log group": {g["logGroupName"] for g in session.client("logs").describe_log_groups()["logGroups"]},
+        "security group": {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]} - {"default"},
+        "role": {r["RoleName"] for r in session.client("iam").list_roles()["Roles"]},
+        "secret": {s["Name"] for s in session.client("secretsmanager").list_secrets()["SecretList"]},
+        "repository": {r["repositoryName"] for r in session.client("ecr").describe_repositories()["repositories"]},
+    }
+
+
+@pytest.fixture
+def mixed(session):
+    """The suite's resources, plus look-alikes: same-looking names without the tag, or with another value."""
+    ours = one_of_each(session, "fargate-lab-demo", suite_tags(RUN_A), desired_count=2)
+    one_of_each(session, "fargate-lab-lookalike", None)
+    one_of_each(session, "fargate-lab-other-owner", {SUITE_TAG_KEY: "someone-else"})
+    return ours
+
+
+def test_dry_run_lists_only_tagged_resources_with_cost_and_deletes_nothing(session, mixed):
+    before = everything(session)
+    table = cleanup.cleanup(session)
+    assert set(table["action"]) == {"would delete"}
+    assert list(dict.fromkeys(table["kind"])) == list(cleanup.KINDS)  # every kind, in deletion order
+    listed = {(kind, name) for kind, name in zip(table["kind"], table["name"], strict=True) if kind != "task"}
+    assert listed == {(kind, name) for kind, name in mixed.items()}
+    service_day = 2 * fargate_hourly_rate(256, 512) * 24
+    assert table.loc[table.kind == "service", "cost_per_day_usd"].item() == pytest.approx(service_day)
+    tasks = table[table.kind == "task"]
+    alone = tasks[~tasks.note.str.startswith("billed in service:")]
+    assert len(alone) == 1  # the RunTask one; the service's own tasks are billed in the service's row
+    assert tasks["cost_per_day_usd"].sum() == pytest.approx(fargate_hourly_rate(256, 512) * 24)
+    assert cleanup.cost_per_day(table) > service_day
+    assert everything(session) == before
+
+
+def test_deleting_needs_confirm_and_then_removes_only_the_suites_resources(session, mixed):
+    before = everything(session)
+    with pytest.raises(InvalidParameter, match="parameter 'confirm'.*True to delete"):
+        cleanup.cleanup(session, dry_run=False)
+    assert everything(session) == before
+
+    done = cleanup.cleanup(session, dry_run=False, confirm=True, progress=False)
+    assert set(done["action"]) == {"deleted"}, done[done.action != "deleted"].to_dict("records")
+    after = everything(session)
+    for kind, name in mixed.items():
+        assert name not in after[kind], f"{kind} {name} is still there"
+        assert before[kind] - {name} == after[kind], f"cleanup touched an untagged {kind}"
+    tasks = session.client("ecs").describe_tasks(cluster="fargate-lab-demo", tasks=list(done.loc[
+        done.kind == "task", "id"]))["tasks"]
+    assert all(t["desiredStatus"] == "STOPPED" for t in tasks)
+
+    again = cleanup.cleanup(session, dry_run=False, confirm=True, progress=False)  # idempotent
+    assert again.empty
+    assert everything(session) == after
+
+
+def test_one_run_can_be_cleaned_up_alone(session):
+    one_of_each(session, "run-a-things", suite_tags(RUN_A))
+    one_of_each(session, "run-b-things", suite_tags({RUN_ID_TAG_KEY: "run-b"}))
+    done = cleanup.cleanup(session, dry_run=False, confirm=True, run_id="run-a", progress=False)
+    assert set(done["run_id"]) == {"run-a"} and set(done["action"]) == {"deleted"}
+    left = cleanup.inventory(session)
+    assert set(left["run_id"]) == {"run-b"} and len(left) == len(done)
+
+
+def test_what_is_gone_already_is_not_an_error(session):
+    one_of_each(session, "gone", suite_tags())
+    # (a secret is left out: AWS itself answers success to a forced delete of a secret that is gone)
+    found = cleanup.find(session, kinds=["repository", "log group", "role", "security group"])
+    assert [cleanup.delete(session, r) for r in found] == ["deleted"] * 4
+    assert [cleanup.delete(session, r) for r in found] == ["gone already"] * 4
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    ({"dry_run": "no"}, "dry_run"),
+    ({"dry_run": False, "confirm": "yes"}, "confirm"),
+    ({"kinds": ["bucket"]}, "kinds"),
+    ({"kinds": "repository"}, "kinds"),
+    ({"run_id": 42}, "run_id"),
+])
+def test_bad_arguments_name_the_parameter_and_touch_nothing(session, kwargs, name):
+    one_of_each(session, "kept", suite_tags())
+    before = everything(session)
+    with pytest.raises(InvalidParameter, match=f"parameter '{name}'"):
+        cleanup.cleanup(session, **kwargs)
+    assert everything(session) == before
