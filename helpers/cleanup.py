@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
 from helpers.cost import fargate_hourly_rate
-from helpers.errors import InvalidParameter
+from helpers.errors import CleanupIncomplete, InvalidParameter
 from helpers.tags import RUN_ID_TAG_KEY, is_suite_tagged
 
 #: Deletion order: what depends on something is deleted before it.
@@ -364,3 +364,12 @@ def cleanup(session: boto3.Session, dry_run: bool = True, confirm: bool = False,
 def cost_per_day(table: pd.DataFrame) -> float:
     """What the listed resources cost per day while they exist (USD)."""
     return float(table["cost_per_day_usd"].sum()) if len(table) else 0.0
+
+
+def raise_on_failures(table: pd.DataFrame) -> None:
+    """A runbook must fail when something could not be deleted: raise CleanupIncomplete listing it."""
+    failed = table[table["action"].str.startswith("failed")] if len(table) else table
+    if len(failed):
+        lines = "\n".join(f"  - {r.kind} {r.name}: {r.action}" for r in failed.itertuples())
+        raise CleanupIncomplete(f"{len(failed)} resource(s) could not be deleted and still exist:\n{lines}\n"
+                                "Fix the cause, then run the cleanup again: it picks up what is left.")

@@ -53,3 +53,7 @@ class TaskFailed(LabError):
 
 class DeploymentFailed(LabError):
     """A service deployment did not reach COMPLETED with every task running."""
+
+
+class CleanupIncomplete(LabError):
+    """Cleanup could not delete some of the suite's resources; they still exist (and may still cost money)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import boto3
@@ -12,6 +13,8 @@ from helpers.errors import BackendNotConfigured, InvalidParameter
 
 BACKENDS = ("local", "aws")
 DEFAULT_REGION = "us-east-1"
+#: The shape of a region code (us-east-1, eu-west-3, ap-southeast-2, us-gov-west-1, cn-north-1).
+REGION_PATTERN = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
 #: botocore's standard retry mode: throttling and transient errors are retried with backoff.
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
 
@@ -50,6 +53,9 @@ def connect(backend: str = "local", region: str | None = DEFAULT_REGION, profile
     """
     if backend not in BACKENDS:
         raise InvalidParameter("backend", backend, f"choose one of {', '.join(repr(b) for b in BACKENDS)}")
+    if region is not None and not (isinstance(region, str) and REGION_PATTERN.fullmatch(region)):
+        raise InvalidParameter("region", region, "an AWS region code such as 'us-east-1' or 'eu-west-3' "
+                                                 "(or None for the default chain, with backend='aws')")
     if backend == "local":
         from helpers import local
 
