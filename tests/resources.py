@@ -51,3 +51,28 @@ def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | Non
     ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag="v1")
     return {"cluster": name, "service": name, "task definition": f"{name}:1", "log group": f"/{name}",
             "security group": name, "role": name, "secret": name, "repository": name}
+
+
+def snapshot(session: boto3.Session) -> dict[str, set[str]]:
+    """Names of what exists, tagged or not: to see what a notebook or cleanup created or touched."""
+    ecs, ec2, ecr = session.client("ecs"), session.client("ec2"), session.client("ecr")
+    clusters = [c for c in ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"]
+                if c["status"] == "ACTIVE"]
+    services = {s["serviceName"] for c in clusters
+                for s in ecs.describe_services(cluster=c["clusterArn"], services=ecs.list_services(
+                    cluster=c["clusterArn"])["serviceArns"] or ["none"])["services"] if s["status"] == "ACTIVE"}
+    return {
+        "cluster": {c["clusterName"] for c in clusters},
+        "service": services,
+        "task definition": {a.rsplit("/", 1)[1] for a in ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]},
+        "log group": {g["logGroupName"] for g in session.client("logs").describe_log_groups()["logGroups"]},
+        "security group": {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]} - {"default"},
+        "role": {r["RoleName"] for r in session.client("iam").list_roles()["Roles"]},
+        "secret": {s["Name"] for s in session.client("secretsmanager").list_secrets()["SecretList"]},
+        "repository": {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]},
+        "task": {a for c in clusters for status in ("RUNNING", "STOPPED")
+                 for a in ecs.list_tasks(cluster=c["clusterArn"], desiredStatus=status)["taskArns"]},
+        "image": {f"{r['repositoryName']}@{i['imageDigest']}" for r in ecr.describe_repositories()["repositories"]
+                  for i in ecr.list_images(repositoryName=r["repositoryName"])["imageIds"]},
+        "parameter": {p["Name"] for p in session.client("ssm").describe_parameters()["Parameters"]},
+    }

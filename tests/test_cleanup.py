@@ -9,28 +9,9 @@ from helpers.cost import fargate_hourly_rate
 from helpers.errors import InvalidParameter
 from helpers.tags import RUN_ID_TAG_KEY, SUITE_TAG_KEY, suite_tags
 from tests.resources import one_of_each
+from tests.resources import snapshot as everything
 
 RUN_A = {RUN_ID_TAG_KEY: "run-a"}
-
-
-def everything(session) -> dict[str, set[str]]:
-    """Names of what exists, tagged or not (to see what cleanup touched)."""
-    ecs, ec2 = session.client("ecs"), session.client("ec2")
-    clusters = [c for c in ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"]
-                if c["status"] == "ACTIVE"]
-    services = {s["serviceName"] for c in clusters
-                for s in ecs.describe_services(cluster=c["clusterArn"], services=ecs.list_services(
-                    cluster=c["clusterArn"])["serviceArns"] or ["none"])["services"] if s["status"] == "ACTIVE"}
-    return {
-        "cluster": {c["clusterName"] for c in clusters},
-        "service": services,
-        "task definition": {a.rsplit("/", 1)[1] for a in ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]},
-        "log group": {g["logGroupName"] for g in session.client("logs").describe_log_groups()["logGroups"]},
-        "security group": {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]} - {"default"},
-        "role": {r["RoleName"] for r in session.client("iam").list_roles()["Roles"]},
-        "secret": {s["Name"] for s in session.client("secretsmanager").list_secrets()["SecretList"]},
-        "repository": {r["repositoryName"] for r in session.client("ecr").describe_repositories()["repositories"]},
-    }
 
 
 @pytest.fixture

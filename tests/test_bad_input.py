@@ -1,0 +1,80 @@
+"""Bad parameter values, each run through papermill: the run fails, the message names the parameter and
+what would be valid, and nothing is created (or deleted) on the backend.
+
+One row per bad value: (notebook, parameters, the parameter the message must name, words of what is valid).
+Notebooks that are not in notebooks/ yet are skipped, so the table can list them before they land.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers.tags import suite_tags
+from tests.conftest import ROOT
+from tests.resources import one_of_each, snapshot
+
+NOTEBOOKS = ROOT / "notebooks"
+
+BAD_INPUT = [
+    ("00_environment.ipynb", {"backend": "gcp"}, "backend", "'local', 'aws'"),
+    ("00_environment.ipynb", {"backend": ""}, "backend", "'local', 'aws'"),
+    ("00_environment.ipynb", {"region": "mars-1"}, "region", "region code"),
+    ("00_environment.ipynb", {"region": "US-EAST-1"}, "region", "region code"),
+    ("00_environment.ipynb", {"region": 42}, "region", "region code"),
+    ("00_environment.ipynb", {"backend": None}, "backend", "'local', 'aws'"),
+    ("99_cleanup.ipynb", {"backend": "moto"}, "backend", "'local', 'aws'"),
+    ("99_cleanup.ipynb", {"backend": "AWS"}, "backend", "'local', 'aws'"),
+    ("99_cleanup.ipynb", {"region": "europe"}, "region", "region code"),
+    ("99_cleanup.ipynb", {"dry_run": "no"}, "dry_run", "True (list only"),
+    ("99_cleanup.ipynb", {"dry_run": 0}, "dry_run", "True (list only"),
+    ("99_cleanup.ipynb", {"dry_run": False}, "confirm", "True to delete"),
+    ("99_cleanup.ipynb", {"dry_run": False, "confirm": "yes"}, "confirm", "True (allow deleting)"),
+    ("99_cleanup.ipynb", {"dry_run": False, "confirm": 1}, "confirm", "True (allow deleting)"),
+    ("99_cleanup.ipynb", {"kinds": ["bucket"]}, "kinds", "a list drawn from"),
+    ("99_cleanup.ipynb", {"kinds": "repository"}, "kinds", "a list drawn from"),
+    ("99_cleanup.ipynb", {"kinds": []}, "kinds", "a list drawn from"),
+    ("99_cleanup.ipynb", {"kinds": ["service", 3]}, "kinds", "a list drawn from"),
+    ("99_cleanup.ipynb", {"run_id": 42}, "run_id", "a run id"),
+    ("99_cleanup.ipynb", {"run_id": ""}, "run_id", "a run id"),
+]
+
+
+def row_id(row: tuple) -> str:
+    notebook, parameters, name, _ = row
+    return f"{notebook[:2]}-{name}-{'-'.join(f'{k}={v!r}' for k, v in parameters.items())}"
+
+
+@pytest.fixture(scope="module")
+def bait(backend):
+    """Suite resources that a bad run of the cleanup notebook must not delete."""
+    import helpers
+    from helpers import local
+
+    local.reset()
+    session = helpers.connect(backend="local")
+    one_of_each(session, "bait", suite_tags())
+    return session
+
+
+def test_the_table_is_big_enough():
+    assert len(BAD_INPUT) >= 20, "the issue asks for at least 20 bad values"
+
+
+@pytest.mark.parametrize("row", BAD_INPUT, ids=row_id)
+def test_bad_value_fails_naming_the_parameter_and_creates_nothing(bait, tmp_path, row):
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook, parameters, name, valid = row
+    path = NOTEBOOKS / notebook
+    if not path.exists():
+        pytest.skip(f"{notebook} is not in notebooks/ yet")
+    before = snapshot(bait)
+    with pytest.raises(PapermillExecutionError) as caught:
+        papermill.execute_notebook(str(path), str(tmp_path / notebook), parameters=parameters,
+                                   cwd=str(NOTEBOOKS), progress_bar=False, kernel_name="python3")
+    error = caught.value
+    assert error.ename == "InvalidParameter", f"{error.ename}: {error.evalue}"
+    assert f"parameter '{name}'" in error.evalue and "not valid" in error.evalue, error.evalue
+    assert valid in error.evalue, error.evalue
+    assert snapshot(bait) == before, "a run with a bad parameter changed the backend"
