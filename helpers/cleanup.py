@@ -273,8 +273,6 @@ def _delete_role(session: boto3.Session, r: Resource) -> None:
         iam.detach_role_policy(RoleName=r.name, PolicyArn=policy["PolicyArn"])
     for name in _pages(iam, "list_role_policies", "PolicyNames", RoleName=r.name):
         iam.delete_role_policy(RoleName=r.name, PolicyName=name)
-    for profile in _pages(iam, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=r.name):
-        iam.remove_role_from_instance_profile(RoleName=r.name, InstanceProfileName=profile["InstanceProfileName"])
     iam.delete_role(RoleName=r.name)
 
 

@@ -13,6 +13,9 @@ from helpers.tags import as_aws
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
+POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}]})
+
 
 def network(session: boto3.Session, group_id: str) -> dict:
     subnet = session.client("ec2").describe_subnets()["Subnets"][0]["SubnetId"]
@@ -33,6 +36,8 @@ def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | Non
     session.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=TRUST, **aws_tags)
     session.client("iam").put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}))
+    policy = session.client("iam").create_policy(PolicyName=f"{name}-policy", PolicyDocument=POLICY)["Policy"]
+    session.client("iam").attach_role_policy(RoleName=name, PolicyArn=policy["Arn"])
     session.client("logs").create_log_group(logGroupName=f"/{name}", **({"tags": dict(tags)} if tags else {}))
     session.client("secretsmanager").create_secret(Name=name, SecretString="not-a-real-secret", **aws_tags)
     ecs.register_task_definition(
