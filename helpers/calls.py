@@ -68,3 +68,15 @@ def compare(recorded: Iterable[str], granted: Iterable[str]) -> tuple[set[str], 
     """(actions made but not granted, actions granted but never made)."""
     recorded, granted = set(recorded), set(granted)
     return recorded - granted, granted - recorded
+
+
+def implied_actions(path: str | os.PathLike = POLICY_PATH) -> set[str]:
+    """Actions granted for what is not an SDK call the recorder can see (statements whose Sid starts "Implied"):
+    iam:PassRole (checked when ECS is handed a role), the registry calls the Docker engine makes."""
+    document = json.loads(Path(path).read_text())
+    actions: set[str] = set()
+    for statement in document["Statement"]:
+        if statement.get("Sid", "").startswith("Implied"):
+            granted = statement.get("Action", [])
+            actions.update([granted] if isinstance(granted, str) else granted)
+    return actions
