@@ -48,11 +48,52 @@ class InvalidTaskDefinition(LabError, ValueError):
 
 
 class TaskFailed(LabError):
-    """A task failed to start, or an essential container exited non-zero."""
+    """A task failed to start, or an essential container exited non-zero.
+
+    ``results`` holds every task's ``helpers.tasks.TaskResult``; ``log_tail`` the last
+    log lines of the failed tasks' containers, so a papermill run shows why.
+    """
+
+    def __init__(self, message: str, results: list | None = None, log_tail: str = "") -> None:
+        self.results = list(results or [])
+        self.log_tail = log_tail
+        super().__init__(message + (f"\nlast log lines:\n{log_tail}" if log_tail else ""))
+
+
+class TaskTimedOut(TaskFailed):
+    """Tasks did not stop within the wait's timeout (they were stopped or left running, as asked)."""
+
+
+class MissingPrerequisite(LabError):
+    """Something a task needs (a role, a default VPC, ...) does not exist and may not be created here."""
 
 
 class DeploymentFailed(LabError):
     """A service deployment did not reach COMPLETED with every task running."""
+
+
+class ImageNotFound(LabError, LookupError):
+    """The image to push or run does not exist where it was looked for."""
+
+
+class InvalidImageArchive(LabError, ValueError):
+    """An image archive or layout is incomplete, truncated or not an image at all."""
+
+
+class ImageBuildFailed(LabError):
+    """``docker build`` failed; the message carries the engine's error."""
+
+
+class RepositoryNotFound(LabError, LookupError):
+    """An ECR repository the operation needs does not exist."""
+
+
+class ImageTagAlreadyExists(LabError):
+    """The tag already names another image in an IMMUTABLE repository; nothing was pushed."""
+
+
+class PushFailed(LabError):
+    """A push stopped before ``put_image``: no tag points at the partial image."""
 
 
 class CleanupIncomplete(LabError):

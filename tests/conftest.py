@@ -56,17 +56,41 @@ def docker_client():
     return client
 
 
-@pytest.fixture(scope="session")
-def base_image(docker_client, tmp_path_factory) -> str:
-    """A base image built locally (FROM scratch plus Debian's static busybox): no registry is reachable in CI."""
+def build_base_image(client) -> str:
+    """Build BASE_IMAGE (FROM scratch plus Debian's static busybox): no registry is reachable in CI."""
+    import tempfile
+
     busybox = Path("/bin/busybox")
     if not busybox.exists():
-        pytest.fail("the static busybox is missing: apt-get install busybox-static")
-    context = tmp_path_factory.mktemp("busybox-base")
-    (context / "busybox").write_bytes(busybox.read_bytes())
-    (context / "busybox").chmod(0o755)
-    (context / "Dockerfile").write_text(
-        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/sh"]\n'
-    )
-    docker_client.images.build(path=str(context), tag=BASE_IMAGE, rm=True)
+        raise RuntimeError("the static busybox is missing: apt-get install busybox-static")
+    with tempfile.TemporaryDirectory(prefix="busybox-base-") as tmp:
+        context = Path(tmp)
+        (context / "busybox").write_bytes(busybox.read_bytes())
+        (context / "busybox").chmod(0o755)
+        (context / "Dockerfile").write_text(
+            'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/sh"]\n'
+        )
+        client.images.build(path=str(context), tag=BASE_IMAGE, rm=True)
     return BASE_IMAGE
+
+
+def pytest_sessionstart(session):
+    """Where an engine answers, build the local base image and make notebook builds use it (nbmake's kernels
+    inherit the environment): no registry is reachable here or in CI."""
+    from helpers.engine import docker_client
+
+    client = docker_client()
+    if client is None or os.environ.get("FARGATE_LAB_BASE_IMAGE"):
+        return
+    try:
+        os.environ["FARGATE_LAB_BASE_IMAGE"] = build_base_image(client)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:
+    """A base image built locally (FROM scratch plus Debian's static busybox): no registry is reachable in CI."""
+    if not Path("/bin/busybox").exists():
+        pytest.fail("the static busybox is missing: apt-get install busybox-static")
+    return build_base_image(docker_client)

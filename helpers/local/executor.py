@@ -13,9 +13,10 @@ Everything here runs inside the embedded backend's server process.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import Protocol
 
 #: ECS task lifecycle, in order (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle.html).
 LIFECYCLE = ("PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED")

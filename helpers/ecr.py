@@ -1,0 +1,572 @@
+"""Amazon ECR: repositories, pushing images through the ECR API (no Docker daemon needed) or through Docker.
+
+``push_image`` does what ``docker push`` does, in the open: it asks ECR which blobs the repository already has
+(``batch_check_layer_availability``), uploads only the others in the part size ECR gives
+(``initiate_layer_upload``, ``upload_layer_part``, ``complete_layer_upload``), and only when every blob is in,
+writes the manifest under the tag (``put_image``). A failed layer leaves no tag pointing at a partial image.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pandas as pd
+from botocore.exceptions import ClientError
+from tqdm.auto import tqdm
+
+from helpers import images
+from helpers.errors import (
+    DockerUnavailable,
+    ImageNotFound,
+    ImageTagAlreadyExists,
+    InvalidParameter,
+    PushFailed,
+    RepositoryNotFound,
+)
+from helpers.tags import as_aws, is_suite_tagged, suite_tags
+
+REPOSITORY_NAME = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
+IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+TAG_MUTABILITY = ("MUTABLE", "IMMUTABLE")
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
+#: batch_check_layer_availability and batch_get_image take at most 100 ids a call.
+BATCH = 100
+UPLOAD_THREADS = 4
+
+
+# --- validation -----------------------------------------------------------------------------------------------
+
+def validate_repository_name(name: object) -> str:
+    """``name`` if ECR accepts it as a repository name; InvalidParameter (naming the rule) otherwise."""
+    rule = ("2-256 characters: lowercase letters, digits, and '.', '_', '-' between them, "
+            "optionally in '/'-separated parts, e.g. 'fargate-lab/sample-app'")
+    if not isinstance(name, str) or not 2 <= len(name) <= 256 or not REPOSITORY_NAME.fullmatch(name):
+        raise InvalidParameter("repository", name, rule)
+    return name
+
+
+def validate_tag(tag: object) -> str:
+    if not isinstance(tag, str) or not IMAGE_TAG.fullmatch(tag) or tag.startswith("sha256:"):
+        raise InvalidParameter("tag", tag, "1-128 characters: letters, digits, '_', '.', '-', not starting with '.' or '-'")
+    return tag
+
+
+# --- repositories -----------------------------------------------------------------------------------------------
+
+def ensure_repository(session: boto3.Session, name: str, *, scan_on_push: bool = True, tag_mutability: str = "MUTABLE",
+                      lifecycle_policy: dict | str | None = None, tags: dict[str, str] | None = None) -> str:
+    """The URI of repository ``name``, created with the suite's tags if it does not exist yet.
+
+    Idempotent: an existing repository gets the asked tag mutability, scan-on-push setting and lifecycle
+    policy. A repository the suite did not create keeps its tags (the suite does not claim it).
+    """
+    validate_repository_name(name)
+    if tag_mutability not in TAG_MUTABILITY:
+        raise InvalidParameter("tag_mutability", tag_mutability, "'MUTABLE' or 'IMMUTABLE'")
+    policy_text = _policy_text(lifecycle_policy)
+    ecr = session.client("ecr")
+    try:
+        repo = ecr.create_repository(
+            repositoryName=name, tags=as_aws(suite_tags(tags)), imageTagMutability=tag_mutability,
+            imageScanningConfiguration={"scanOnPush": scan_on_push},
+        )["repository"]
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+        if repo.get("imageTagMutability") != tag_mutability:
+            ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability=tag_mutability)
+        if repo.get("imageScanningConfiguration", {}).get("scanOnPush") != scan_on_push:
+            ecr.put_image_scanning_configuration(repositoryName=name,
+                                                 imageScanningConfiguration={"scanOnPush": scan_on_push})
+        current = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
+        if tags and is_suite_tagged(current):
+            ecr.tag_resource(resourceArn=repo["repositoryArn"], tags=as_aws(tags))
+    if policy_text is not None:
+        ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=policy_text)
+    return repo["repositoryUri"]
+
+
+def _policy_text(policy: dict | str | None) -> str | None:
+    if policy is None:
+        return None
+    try:
+        parsed = json.loads(policy) if isinstance(policy, str) else policy
+        assert isinstance(parsed, dict) and isinstance(parsed.get("rules"), list)
+    except (ValueError, AssertionError):
+        raise InvalidParameter("lifecycle_policy", policy, "a dict (or JSON text) with a 'rules' list, as ECR's "
+                               "put_lifecycle_policy takes") from None
+    return json.dumps(parsed)
+
+
+def describe_repository(session: boto3.Session, name: str) -> dict[str, Any]:
+    """The repository's settings and tags, flat, for a notebook to show."""
+    validate_repository_name(name)
+    ecr = session.client("ecr")
+    repo = _repository(ecr, name)
+    tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
+    return {
+        "name": repo["repositoryName"], "uri": repo["repositoryUri"], "arn": repo["repositoryArn"],
+        "tag_mutability": repo.get("imageTagMutability"),
+        "scan_on_push": repo.get("imageScanningConfiguration", {}).get("scanOnPush"),
+        "created_at": repo.get("createdAt"), "tags": {t["Key"]: t["Value"] for t in tags},
+    }
+
+
+def _repository(ecr: Any, name: str) -> dict[str, Any]:
+    try:
+        return ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+    except ecr.exceptions.RepositoryNotFoundException:
+        raise RepositoryNotFound(
+            f"the ECR repository {name!r} does not exist; create it first with helpers.ecr.ensure_repository(session, {name!r})"
+        ) from None
+
+
+# --- pushing through the ECR API ----------------------------------------------------------------------------------
+
+@dataclass
+class LayerReport:
+    digest: str
+    size: int
+    status: str  # "uploaded" or "skipped" (the repository had it)
+    kind: str = "layer"  # "layer" or "config"
+
+
+@dataclass
+class PushResult:
+    """What a push did. ``bytes_uploaded`` counts blob bytes sent (0 when the repository had everything)."""
+
+    repository: str
+    repository_uri: str
+    tag: str
+    digest: str
+    bytes_uploaded: int
+    layers_uploaded: int
+    layers_skipped: int
+    seconds: float
+    method: str  # "api" or "docker"
+    source: str = ""
+    layers: list[LayerReport] = field(default_factory=list)
+
+    @property
+    def image_uri(self) -> str:
+        return f"{self.repository_uri}:{self.tag}"
+
+    def layers_frame(self) -> pd.DataFrame:
+        """One row per blob: kind, digest, compressed size, and whether this push uploaded it."""
+        return pd.DataFrame([vars(layer) for layer in self.layers], columns=["kind", "digest", "size", "status"])
+
+    def summary(self) -> str:
+        return (f"{self.image_uri} -> {self.digest}: {self.layers_uploaded} blob(s) uploaded "
+                f"({self.bytes_uploaded:,} bytes), {self.layers_skipped} already there, {self.seconds:.2f} s")
+
+
+def push_image(session: boto3.Session, source: str | Path, repository: str, tag: str, *,
+               progress: bool = True, client: Any | None = None) -> PushResult:
+    """Push ``source`` (a local Docker image, a ``docker save`` archive or an OCI layout directory) to ECR.
+
+    Blobs the repository already has are not uploaded; a second push of the same image uploads nothing.
+    The tag is written last (``put_image``), only once every blob is in.
+    """
+    started = time.perf_counter()
+    validate_repository_name(repository)
+    validate_tag(tag)
+    ecr = session.client("ecr")
+    repo = _repository(ecr, repository)
+    existing = _tagged_digest(ecr, repository, tag) if repo.get("imageTagMutability") == "IMMUTABLE" else None
+    with images.open_source(source, client) as image, tempfile.TemporaryDirectory(prefix="fargate-lab-push-") as tmp:
+        plan = _Plan(image, Path(tmp), progress)
+        plan.describe()
+        if existing and existing != plan.manifest_digest():
+            raise ImageTagAlreadyExists(
+                f"the tag {tag!r} already names image {existing[:19]}... in the IMMUTABLE repository {repository!r}; "
+                "nothing was pushed. Push under a new tag (for example a version number)."
+            )
+        wanted = plan.blob_digests()
+        available = _available(ecr, repository, wanted)
+        missing = [d for d in dict.fromkeys(wanted) if d not in available]
+        uploaded = _upload_all(ecr, repository, plan, missing, progress)
+        manifest = plan.manifest()
+        digest = images.sha256_digest(manifest.encode())
+        try:
+            ecr.put_image(repositoryName=repository, imageManifest=manifest,
+                          imageManifestMediaType=images.DOCKER_MANIFEST, imageTag=tag)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code == "ImageTagAlreadyExistsException":
+                raise ImageTagAlreadyExists(f"the tag {tag!r} already exists in the IMMUTABLE repository "
+                                            f"{repository!r}; push under a new tag") from None
+            if code != "ImageAlreadyExistsException":  # the same image under the same tag: nothing to do
+                raise
+        plan.remember()
+        if image.engine_image_id:
+            (client or _engine()).api.tag(image.engine_image_id, repo["repositoryUri"], tag)
+        reports = plan.reports(set(uploaded))
+        return PushResult(
+            repository=repository, repository_uri=repo["repositoryUri"], tag=tag, digest=digest,
+            bytes_uploaded=sum(uploaded.values()), layers_uploaded=len(uploaded),
+            layers_skipped=len({r.digest for r in reports}) - len(uploaded), seconds=time.perf_counter() - started,
+            method="api", source=image.description, layers=reports,
+        )
+
+
+class _Plan:
+    """The blobs of one image: digests from the layer cache where known, compressed on demand otherwise."""
+
+    def __init__(self, image: images.SourceImage, tmp: Path, progress: bool) -> None:
+        self.image = image
+        self.tmp = tmp
+        self.progress = progress
+        self.cache = images.LayerCache()
+        self.layers: list[dict[str, Any]] = []  # {"digest", "size"} per layer, in order
+        self.config_size: int | None = None
+        self.blobs: dict[str, images.Blob] = {}
+
+    def describe(self) -> None:
+        """Every layer's compressed digest and size, compressing only what neither the source nor the cache knows."""
+        known = [self.cache.get(d) for d in self.image.diff_ids]
+        config = self.cache.get(self.image.config_digest)
+        if all(known) and config and len(known) == len(self.image.diff_ids):
+            self.layers = [{"digest": k["digest"], "size": k["size"]} for k in known]  # type: ignore[index]
+            self.config_size = config["size"]
+            return
+        self.config_size = len(self.image.config)
+        todo = []
+        for i, layer in enumerate(self.image.layers):
+            cached = self.cache.get(layer.diff_id) if layer.diff_id else None
+            if layer.compressed:
+                self.layers.append({"digest": layer.digest, "size": layer.size})
+            elif cached:
+                self.layers.append({"digest": cached["digest"], "size": cached["size"]})
+            else:
+                self.layers.append({})
+                todo.append(i)
+        self._compress(todo)
+
+    def _compress(self, indexes: Iterable[int]) -> None:
+        indexes = [i for i in indexes if i not in self._compressed_indexes()]
+        if not indexes:
+            return
+        layers = self.image.layers
+        total = sum(layers[i].size or 0 for i in indexes)
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc="compressing", disable=not self.progress, leave=False)
+        lock = threading.Lock()
+
+        def tick(n: int) -> None:
+            with lock:
+                bar.update(n)
+
+        def one(i: int) -> None:
+            blob = images.compress_layer(layers[i], self.tmp / f"layer-{i}.gz", tick)
+            self.layers[i] = {"digest": blob.digest, "size": blob.size, "index": i}
+            self.blobs[blob.digest] = blob
+
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(one, indexes))
+        finally:
+            bar.close()
+
+    def _compressed_indexes(self) -> set[int]:
+        return {layer["index"] for layer in self.layers if "index" in layer}
+
+    def blob_digests(self) -> list[str]:
+        return [layer["digest"] for layer in self.layers] + [self.image.config_digest]
+
+    def blob(self, digest: str) -> images.Blob:
+        """The bytes of ``digest``, compressing its layer now if only its cached digest was known."""
+        if digest == self.image.config_digest:
+            config = self.image.config
+            return images.Blob(digest, len(config), lambda: _BytesReader(config))
+        if digest not in self.blobs:
+            for i, layer in enumerate(self.layers):
+                if layer["digest"] == digest:
+                    if self.image.layers[i].compressed:
+                        source = self.image.layers[i]
+                        self.blobs[digest] = images.Blob(digest, source.size or 0, source.open)
+                    else:
+                        self._compress([i])
+                    break
+        if digest not in self.blobs:  # compression gave another digest than the cache remembered (other zlib)
+            raise PushFailed(f"recompressing a layer gave another digest than {digest}; clear {self.cache.path}")
+        return self.blobs[digest]
+
+    def manifest(self) -> str:
+        return json.dumps({
+            "schemaVersion": 2, "mediaType": images.DOCKER_MANIFEST,
+            "config": {"mediaType": images.DOCKER_CONFIG, "size": self.config_size, "digest": self.image.config_digest},
+            "layers": [{"mediaType": images.DOCKER_LAYER, "size": layer["size"], "digest": layer["digest"]}
+                       for layer in self.layers],
+        }, indent=3)
+
+    def manifest_digest(self) -> str:
+        return images.sha256_digest(self.manifest().encode())
+
+    def remember(self) -> None:
+        for diff_id, layer in zip(self.image.diff_ids, self.layers, strict=False):
+            if diff_id and self.cache.get(diff_id) is None:
+                self.cache.put(diff_id, {"digest": layer["digest"], "size": layer["size"]})
+        if self.cache.get(self.image.config_digest) is None:
+            self.cache.put(self.image.config_digest, {"size": self.config_size})
+
+    def reports(self, uploaded: set[str]) -> list[LayerReport]:
+        rows = [LayerReport(layer["digest"], layer["size"], "uploaded" if layer["digest"] in uploaded else "skipped")
+                for layer in self.layers]
+        config = self.image.config_digest
+        rows.append(LayerReport(config, self.config_size or 0, "uploaded" if config in uploaded else "skipped", "config"))
+        return rows
+
+
+class _BytesReader:
+    def __init__(self, data: bytes) -> None:
+        import io
+
+        self._io = io.BytesIO(data)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._io.read(n)
+
+    def __enter__(self) -> _BytesReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._io.close()
+
+
+def _tagged_digest(ecr: Any, repository: str, tag: str) -> str | None:
+    try:
+        details = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])["imageDetails"]
+    except ecr.exceptions.ImageNotFoundException:
+        return None
+    return details[0]["imageDigest"] if details else None
+
+
+def _available(ecr: Any, repository: str, digests: list[str]) -> set[str]:
+    found: set[str] = set()
+    unique = list(dict.fromkeys(digests))
+    for start in range(0, len(unique), BATCH):
+        answer = ecr.batch_check_layer_availability(repositoryName=repository, layerDigests=unique[start:start + BATCH])
+        found |= {layer["layerDigest"] for layer in answer.get("layers", []) if layer.get("layerAvailability") == "AVAILABLE"}
+    return found
+
+
+def _upload_all(ecr: Any, repository: str, plan: _Plan, missing: list[str], progress: bool) -> dict[str, int]:
+    """Upload each missing blob; {digest: bytes} of what was sent. Any failure stops the push before put_image."""
+    if not missing:
+        return {}
+    blobs = [plan.blob(d) for d in missing]
+    bar = tqdm(total=sum(b.size for b in blobs), unit="B", unit_scale=True, desc="uploading", disable=not progress)
+    lock = threading.Lock()
+    sent: dict[str, int] = {}
+
+    def tick(n: int) -> None:
+        with lock:
+            bar.update(n)
+
+    def one(blob: images.Blob) -> None:
+        if _upload_blob(ecr, repository, blob, tick):
+            sent[blob.digest] = blob.size
+
+    try:
+        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+            for future in [pool.submit(one, blob) for blob in blobs]:
+                future.result()
+    except ClientError as exc:
+        raise PushFailed(f"uploading a layer to {repository!r} failed, so no tag was written: "
+                         f"{exc.response['Error'].get('Message') or exc}") from exc
+    finally:
+        bar.close()
+    return sent
+
+
+def _upload_blob(ecr: Any, repository: str, blob: images.Blob, tick: Any) -> bool:
+    """One blob in ECR's part size; False when ECR already had it (uploaded meanwhile by someone else)."""
+    upload = ecr.initiate_layer_upload(repositoryName=repository)
+    part_size = int(upload["partSize"])
+    first = 0
+    with blob.open() as stream:
+        while True:
+            part = stream.read(part_size)
+            if not part:
+                break
+            ecr.upload_layer_part(repositoryName=repository, uploadId=upload["uploadId"], partFirstByte=first,
+                                  partLastByte=first + len(part) - 1, layerPartBlob=part)
+            first += len(part)
+            tick(len(part))
+    if first != blob.size:
+        raise PushFailed(f"the blob {blob.digest} had {first} bytes, {blob.size} expected: the source changed or is truncated")
+    try:
+        ecr.complete_layer_upload(repositoryName=repository, uploadId=upload["uploadId"], layerDigests=[blob.digest])
+    except ecr.exceptions.LayerAlreadyExistsException:
+        return False
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "LayerAlreadyExistsException":
+            return False
+        raise
+    return True
+
+
+def _engine() -> Any:
+    from helpers.engine import docker_client
+
+    client = docker_client()
+    if client is None:
+        raise DockerUnavailable("no Docker engine answers; start Docker (or use push_method='api' with an archive)")
+    return client
+
+
+# --- pushing through Docker -------------------------------------------------------------------------------------
+
+def docker_push(session: boto3.Session, image: str, repository: str, tag: str, *, progress: bool = True,
+                client: Any | None = None) -> PushResult:
+    """``docker tag`` + ``docker push`` to the repository, logged in with ECR's token (never printed or kept)."""
+    started = time.perf_counter()
+    validate_repository_name(repository)
+    validate_tag(tag)
+    client = client or _engine_or_explain()
+    import docker.errors
+
+    try:
+        client.api.inspect_image(image)
+    except docker.errors.ImageNotFound:
+        raise ImageNotFound(f"the local Docker engine has no image {image!r}; list images with `docker images`") from None
+    ecr = session.client("ecr")
+    uri = _repository(ecr, repository)["repositoryUri"]
+    auth = ecr.get_authorization_token()["authorizationData"][0]
+    username, _, password = base64.b64decode(auth["authorizationToken"]).decode().partition(":")
+    client.api.tag(image, uri, tag)
+    stream = client.api.push(uri, tag=tag, stream=True, decode=True,
+                             auth_config={"username": username, "password": password})
+    del password
+    return _follow_push(stream, repository, uri, tag, image, progress, started)
+
+
+def _follow_push(stream: Iterable[dict], repository: str, uri: str, tag: str, image: str, progress: bool,
+                 started: float) -> PushResult:
+    totals: dict[str, int] = {}
+    done: dict[str, int] = {}
+    pushed, skipped = set(), set()
+    digest = None
+    bar = tqdm(total=0, unit="B", unit_scale=True, desc="docker push", disable=not progress)
+    try:
+        for event in stream:
+            if "error" in event:
+                raise PushFailed(f"docker push to {uri}:{tag} failed: {event.get('errorDetail', {}).get('message') or event['error']}")
+            layer, status = event.get("id"), event.get("status", "")
+            detail = event.get("progressDetail") or {}
+            if layer and detail.get("total"):
+                if layer not in totals:
+                    totals[layer] = int(detail["total"])
+                    bar.total = sum(totals.values())
+                    bar.refresh()
+                current = int(detail.get("current", 0))
+                bar.update(max(0, current - done.get(layer, 0)))
+                done[layer] = max(current, done.get(layer, 0))
+            if layer and status == "Pushed":
+                pushed.add(layer)
+            elif layer and status in ("Layer already exists", "Mounted from"):
+                skipped.add(layer)
+            if "aux" in event and "Digest" in event["aux"]:
+                digest = event["aux"]["Digest"]
+    finally:
+        bar.close()
+    if digest is None:
+        raise PushFailed(f"docker push to {uri}:{tag} ended without a digest")
+    return PushResult(repository=repository, repository_uri=uri, tag=tag, digest=digest,
+                      bytes_uploaded=sum(done.get(layer, 0) for layer in pushed), layers_uploaded=len(pushed),
+                      layers_skipped=len(skipped), seconds=time.perf_counter() - started, method="docker",
+                      source=f"local Docker image {image}")
+
+
+PUSH_METHODS = ("api", "docker")
+
+
+def check_push_method(method: str, source: str | Path | None = None) -> str:
+    """Fail before anything is created when ``method`` cannot work here (unknown, or "docker" without an engine)."""
+    if method not in PUSH_METHODS:
+        raise InvalidParameter("push_method", method, "'api' (through the ECR API, no Docker needed) or 'docker'")
+    if method == "docker":
+        if source and Path(source).exists():
+            raise InvalidParameter("push_method", method, "'api' for an archive or a directory: 'docker' pushes a "
+                                   "local Docker image")
+        _engine_or_explain()
+    return method
+
+
+def push(session: boto3.Session, source: str | Path, repository: str, tag: str, *, method: str = "api",
+         progress: bool = True) -> PushResult:
+    """``push_image`` (method "api") or ``docker_push`` (method "docker") of ``source``."""
+    check_push_method(method, source)
+    if method == "docker":
+        return docker_push(session, str(source), repository, tag, progress=progress)
+    return push_image(session, source, repository, tag, progress=progress)
+
+
+def _engine_or_explain() -> Any:
+    from helpers.engine import docker_client
+
+    client = docker_client()
+    if client is None:
+        raise DockerUnavailable(
+            "push_method='docker' needs a Docker engine and none answers. Start Docker, or use push_method='api', "
+            "which pushes through the ECR API without one."
+        )
+    return client
+
+
+# --- what the repository holds ------------------------------------------------------------------------------------
+
+def image_table(session: boto3.Session, repository: str) -> pd.DataFrame:
+    """One row per tag (and per untagged image): digest, pushed at, compressed size, scan findings by severity."""
+    validate_repository_name(repository)
+    ecr = session.client("ecr")
+    _repository(ecr, repository)
+    details = [d for page in ecr.get_paginator("describe_images").paginate(repositoryName=repository)
+               for d in page.get("imageDetails", [])]
+    sizes = _manifest_sizes(ecr, repository, [d["imageDigest"] for d in details])
+    rows = []
+    for detail in details:
+        counts = detail.get("imageScanFindingsSummary", {}).get("findingSeverityCounts", {})
+        scan = detail.get("imageScanStatus", {}).get("status")
+        for tag in detail.get("imageTags") or [None]:
+            row = {"tag": tag, "digest": detail["imageDigest"], "pushed_at": detail.get("imagePushedAt"),
+                   "size_bytes": sizes.get(detail["imageDigest"], detail.get("imageSizeInBytes")),
+                   "scan_status": scan}
+            row.update({severity: counts.get(severity, 0) if scan else None for severity in SEVERITIES})
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=["tag", "digest", "pushed_at", "size_bytes", "scan_status", *SEVERITIES])
+    if not frame.empty:
+        frame = frame.sort_values("pushed_at", ascending=False, kind="stable").reset_index(drop=True)
+        frame["size_mb"] = (frame["size_bytes"].astype(float) / 1e6).round(2)
+    return frame
+
+
+def _manifest_sizes(ecr: Any, repository: str, digests: list[str]) -> dict[str, int]:
+    """Compressed size of each image: the sum of its manifest's layer sizes (what ECR stores and bills)."""
+    sizes: dict[str, int] = {}
+    unique = list(dict.fromkeys(digests))
+    for start in range(0, len(unique), BATCH):
+        answer = ecr.batch_get_image(repositoryName=repository,
+                                     imageIds=[{"imageDigest": d} for d in unique[start:start + BATCH]])
+        for image in answer.get("images", []):
+            manifest = json.loads(image["imageManifest"])
+            if "layers" in manifest:
+                sizes[image["imageId"]["imageDigest"]] = sum(int(layer["size"]) for layer in manifest["layers"])
+    return sizes
+
+
+def manifest_of(session: boto3.Session, repository: str, tag: str) -> dict[str, Any]:
+    """The manifest ECR holds for ``repository:tag`` (config and layer digests and sizes)."""
+    answer = session.client("ecr").batch_get_image(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    if not answer.get("images"):
+        raise ImageNotFound(f"{repository}:{tag} is not in ECR")
+    return json.loads(answer["images"][0]["imageManifest"])

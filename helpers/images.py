@@ -1,0 +1,572 @@
+"""Container images without magic: build one, assemble one without a Docker engine, read one from anywhere.
+
+An image is a *config* (JSON: entrypoint, environment, the ``diff_ids`` of its layers) and an ordered list of
+*layers* (tar archives of files). A registry stores each as a blob named by its sha256 *digest*, and a
+*manifest* lists the config's and the (compressed) layers' digests and sizes. This module gives
+``helpers.ecr.push_image`` what it needs from any source:
+
+- a local Docker image (``"name:tag"`` or an image id), read through the Docker SDK;
+- a ``docker save`` archive, in either layout Docker writes: docker-archive (``manifest.json``) or OCI image
+  layout (``index.json``, Docker 25+);
+- an OCI image layout directory (what :func:`assemble` writes).
+
+Layers are gzip-compressed deterministically (fixed level, no timestamp, no file name), so the same layer always
+has the same digest, and a cache maps each layer's ``diff_id`` to its compressed digest and size: a second push
+of the same image needs no compression at all.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from helpers.errors import DockerUnavailable, ImageBuildFailed, ImageNotFound, InvalidImageArchive
+
+BASE_IMAGE_ENV = "FARGATE_LAB_BASE_IMAGE"
+DEFAULT_APP_DIR = Path(__file__).resolve().parent.parent / "notebooks" / "app"
+#: gzip level of every layer this suite compresses; changing it changes every digest (and re-uploads).
+COMPRESS_LEVEL = 6
+CHUNK = 1024 * 1024
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# --- the layer cache: diff_id -> compressed digest and size ------------------------------------------------
+
+def cache_dir() -> Path:
+    """Where the suite keeps what it can recompute (``FARGATE_LAB_STATE_DIR`` or ~/.cache/fargate-lab)."""
+    base = os.environ.get("FARGATE_LAB_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fargate-lab"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class LayerCache:
+    """Remembers what compressing a layer gave, so that re-pushing an image compresses nothing."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or cache_dir() / f"layer-digests-gzip{COMPRESS_LEVEL}.json"
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self._load().get(key)
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            data = self._load()
+            data[key] = value
+            partial = self.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.partial")
+            partial.write_text(json.dumps(data))
+            partial.replace(self.path)
+
+
+# --- one image, from whatever source ------------------------------------------------------------------------
+
+@dataclass
+class Layer:
+    """One layer as the source holds it: compressed (with a known digest) or a plain tar (with its diff_id)."""
+
+    diff_id: str | None
+    open: Callable[[], IO[bytes]]
+    compressed: bool
+    digest: str | None = None  # the blob's digest, when the source holds it compressed
+    size: int | None = None  # the blob's size in the source
+
+
+@dataclass
+class SourceImage:
+    """What a push needs from an image: its config, its layers, and where it came from."""
+
+    description: str
+    config_digest: str
+    diff_ids: list[str]
+    _load: Callable[[], tuple[bytes, list[Layer]]]
+    engine_image_id: str | None = None
+    _loaded: tuple[bytes, list[Layer]] | None = None
+    _cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+    def _ensure(self) -> tuple[bytes, list[Layer]]:
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    @property
+    def config(self) -> bytes:
+        return self._ensure()[0]
+
+    @property
+    def layers(self) -> list[Layer]:
+        return self._ensure()[1]
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def close(self) -> None:
+        for cleanup in self._cleanup:
+            cleanup()
+        self._cleanup.clear()
+
+    def __enter__(self) -> SourceImage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_source(source: str | os.PathLike, client: Any | None = None) -> SourceImage:
+    """The image ``source`` names: an OCI layout directory, a ``docker save`` archive, or a local Docker image."""
+    path = Path(source)
+    if path.is_dir():
+        return _from_oci_dir(path)
+    if path.is_file():
+        return _from_archive(path)
+    text = str(source)
+    if os.sep in text and not text.startswith(("sha256:",)) and (text.startswith((".", "/")) or text.endswith(".tar")):
+        raise ImageNotFound(f"{text!r} is neither an image archive nor a directory: no such file")
+    return _from_engine(text, client)
+
+
+# docker-archive and OCI layout archives -------------------------------------------------------------------
+
+def _from_archive(path: Path) -> SourceImage:
+    try:
+        tar = tarfile.open(path, "r:")
+        members = {m.name.lstrip("./") if m.name not in (".", "./") else m.name: m for m in tar.getmembers()}
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise InvalidImageArchive(f"{path} is not a readable tar archive ({exc}); make one with: docker save IMAGE -o FILE.tar") from None
+    total = path.stat().st_size
+
+    def member(name: str) -> tarfile.TarInfo:
+        info = members.get(name.lstrip("./"))
+        if info is None:
+            raise InvalidImageArchive(f"{path} lacks {name!r}, which its index names: the archive is incomplete or truncated")
+        while info.issym() or info.islnk():
+            target = info.linkname if info.islnk() else os.path.normpath(os.path.join(os.path.dirname(info.name), info.linkname))
+            info = members.get(target.lstrip("./"))
+            if info is None:
+                raise InvalidImageArchive(f"{path}: {name!r} links to a file the archive lacks")
+        if info.offset_data + info.size > total:
+            raise InvalidImageArchive(
+                f"{path} is truncated: {name!r} needs {info.size} bytes at offset {info.offset_data} but the file "
+                f"has {total} bytes. Save the image again (docker save IMAGE -o FILE.tar)."
+            )
+        return info
+
+    def read(name: str) -> bytes:
+        data = tar.extractfile(member(name))
+        assert data is not None
+        return data.read()
+
+    def opener(name: str) -> Callable[[], IO[bytes]]:
+        info = member(name)  # each reader opens the archive itself: layers are read in parallel
+        return lambda: _FileSlice(path, info.offset_data, info.size)  # type: ignore[return-value]
+
+    if "manifest.json" in members:
+        image = _docker_archive(path, read, opener, member)
+    elif "index.json" in members:
+        image = _oci_layout(str(path), lambda rel: read(rel), lambda rel: opener(rel), lambda rel: member(rel).size)
+    else:
+        tar.close()
+        raise InvalidImageArchive(
+            f"{path} is a tar archive but not an image: it has neither manifest.json (docker-archive) nor "
+            "index.json (OCI image layout). Make one with: docker save IMAGE -o FILE.tar"
+        )
+    image._cleanup.append(tar.close)
+    return image
+
+
+class _FileSlice(io.RawIOBase):
+    """A read-only view of ``size`` bytes at ``offset`` of a file, with its own file handle."""
+
+    def __init__(self, path: Path, offset: int, size: int) -> None:
+        super().__init__()
+        self._file = open(path, "rb")
+        self._file.seek(offset)
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._left if n is None or n < 0 else min(n, self._left)
+        data = self._file.read(n)
+        if len(data) < n:
+            raise InvalidImageArchive("the archive ended inside a layer: it is truncated")
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _docker_archive(path: Path, read: Callable, opener: Callable, member: Callable) -> SourceImage:
+    try:
+        entries = json.loads(read("manifest.json"))
+        entry = entries[0]
+        config = read(entry["Config"])
+        diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+        names = list(entry["Layers"])
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InvalidImageArchive(f"{path}: manifest.json or the image config is not valid ({exc})") from None
+    if len(names) != len(diff_ids):
+        raise InvalidImageArchive(f"{path}: manifest.json lists {len(names)} layers, the config {len(diff_ids)}")
+    layers = []
+    for name, diff_id in zip(names, diff_ids, strict=True):
+        info = member(name)
+        layers.append(Layer(diff_id=diff_id, open=opener(name), compressed=False, size=info.size))
+    for layer in layers:  # some tools write compressed layers into docker-archives
+        with layer.open() as stream:
+            layer.compressed = stream.read(2) == GZIP_MAGIC
+    tags = ", ".join(entry.get("RepoTags") or []) or "untagged"
+    return SourceImage(f"docker-archive {path.name} ({tags})", sha256_digest(config), diff_ids,
+                       _load=lambda: (config, layers))
+
+
+def _oci_layout(where: str, read: Callable[[str], bytes], opener: Callable[[str], Callable[[], IO[bytes]]],
+                size: Callable[[str], int]) -> SourceImage:
+    def blob(digest: str) -> str:
+        algorithm, _, hexdigest = digest.partition(":")
+        return f"blobs/{algorithm}/{hexdigest}"
+
+    try:
+        manifest = json.loads(read("index.json"))
+        for _ in range(4):  # an index may point at another index (docker save, containerd)
+            if "layers" in manifest:
+                break
+            chosen = _choose_manifest(manifest.get("manifests") or [])
+            manifest = json.loads(read(blob(chosen["digest"])))
+        config = read(blob(manifest["config"]["digest"]))
+        diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+        descriptors = manifest["layers"]
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise InvalidImageArchive(f"{where}: the OCI index, manifest or config is not valid ({exc})") from None
+    if len(descriptors) != len(diff_ids):
+        raise InvalidImageArchive(f"{where}: the manifest lists {len(descriptors)} layers, the config {len(diff_ids)}")
+    layers = []
+    for descriptor, diff_id in zip(descriptors, diff_ids, strict=True):
+        name = blob(descriptor["digest"])
+        actual = size(name)
+        if actual != descriptor["size"]:
+            raise InvalidImageArchive(f"{where}: {name} has {actual} bytes, the manifest says {descriptor['size']}")
+        compressed = "gzip" in descriptor.get("mediaType", "")
+        layers.append(Layer(diff_id=diff_id, open=opener(name), compressed=compressed,
+                            digest=descriptor["digest"] if compressed else None, size=actual))
+    return SourceImage(f"OCI image layout {where}", sha256_digest(config), diff_ids, _load=lambda: (config, layers))
+
+
+def _choose_manifest(manifests: list[dict]) -> dict:
+    """linux/amd64 when the index says, else the first image manifest (attestations skipped)."""
+    usable = [m for m in manifests if m.get("mediaType") in (OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST)
+              and m.get("annotations", {}).get("vnd.docker.reference.type") != "attestation-manifest"]
+    for candidate in usable:
+        platform = candidate.get("platform") or {}
+        if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+            return candidate
+    if not usable:
+        raise KeyError("the index lists no image manifest")
+    return usable[0]
+
+
+def _from_oci_dir(path: Path) -> SourceImage:
+    if not (path / "index.json").is_file():
+        raise InvalidImageArchive(f"{path} is a directory but not an OCI image layout: it has no index.json")
+
+    def safe(rel: str) -> Path:
+        target = (path / rel).resolve()
+        if path.resolve() not in target.parents:
+            raise InvalidImageArchive(f"{path}: {rel!r} points outside the layout")
+        if not target.is_file():
+            raise InvalidImageArchive(f"{path} lacks {rel}, which its index names: the layout is incomplete")
+        return target
+
+    return _oci_layout(str(path), lambda rel: safe(rel).read_bytes(),
+                       lambda rel: (lambda: open(safe(rel), "rb")), lambda rel: safe(rel).stat().st_size)
+
+
+# a local Docker image --------------------------------------------------------------------------------------
+
+def _from_engine(reference: str, client: Any | None) -> SourceImage:
+    from helpers.engine import docker_client
+
+    client = client or docker_client()
+    if client is None:
+        raise DockerUnavailable(
+            f"{reference!r} is not a file or directory, so it would be a local Docker image, but no Docker engine "
+            "answers. Start Docker, or pass a `docker save` archive or an OCI layout directory."
+        )
+    import docker.errors
+
+    try:
+        attrs = client.api.inspect_image(reference)
+    except docker.errors.ImageNotFound:
+        raise ImageNotFound(
+            f"the local Docker engine has no image {reference!r}; list images with `docker images`, or build one "
+            "with helpers.images.build()"
+        ) from None
+    image_id = attrs["Id"]
+    diff_ids = list(attrs.get("RootFS", {}).get("Layers") or [])
+    temp = tempfile.TemporaryDirectory(prefix="fargate-lab-save-")
+    state: dict[str, Any] = {}
+
+    def load() -> tuple[bytes, list[Layer]]:
+        archive = Path(temp.name) / "image.tar"
+        with open(archive, "wb") as out:
+            for chunk in client.api.get_image(image_id, chunk_size=CHUNK):
+                out.write(chunk)
+        inner = _from_archive(archive)
+        state["inner"] = inner
+        if inner.config_digest != image_id:
+            raise InvalidImageArchive(f"the engine saved {inner.config_digest} for image {image_id}")
+        return inner.config, inner.layers
+
+    def cleanup() -> None:
+        if "inner" in state:
+            state["inner"].close()
+        temp.cleanup()
+
+    image = SourceImage(f"local Docker image {reference} ({image_id[:19]})", image_id, diff_ids, _load=load,
+                        engine_image_id=image_id)
+    image._cleanup.append(cleanup)
+    return image
+
+
+# --- compression ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Blob:
+    """A compressed layer ready to upload: its digest, size, and a way to read it."""
+
+    digest: str
+    size: int
+    open: Callable[[], IO[bytes]]
+
+
+def compress_layer(layer: Layer, into: Path, progress: Callable[[int], None] | None = None) -> Blob:
+    """The layer as a deterministic gzip blob, written to ``into``; checks the tar against its diff_id."""
+    if layer.compressed:
+        return Blob(layer.digest or _file_digest(layer.open), layer.size or 0, layer.open)
+    plain = hashlib.sha256()
+    packed = hashlib.sha256()
+    size = 0
+    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, 31)  # 31: gzip header with mtime 0, no name
+    with layer.open() as source, open(into, "wb") as out:
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                break
+            plain.update(chunk)
+            data = compressor.compress(chunk)
+            if data:
+                packed.update(data)
+                out.write(data)
+                size += len(data)
+            if progress:
+                progress(len(chunk))
+        data = compressor.flush()
+        packed.update(data)
+        out.write(data)
+        size += len(data)
+    actual = "sha256:" + plain.hexdigest()
+    if layer.diff_id and actual != layer.diff_id:
+        raise InvalidImageArchive(
+            f"a layer's content ({actual[:19]}) does not match the image config's diff_id ({layer.diff_id[:19]}): "
+            "the image is corrupt or truncated"
+        )
+    return Blob("sha256:" + packed.hexdigest(), size, lambda: open(into, "rb"))
+
+
+def _file_digest(opener: Callable[[], IO[bytes]]) -> str:
+    digest = hashlib.sha256()
+    with opener() as stream:
+        for chunk in iter(lambda: stream.read(CHUNK), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+# --- building ------------------------------------------------------------------------------------------------
+
+@dataclass
+class BuildResult:
+    """What :func:`build` made: ``source`` is what ``push_image`` takes (an image name or an OCI directory)."""
+
+    source: str
+    method: str  # "docker" (built by the engine) or "assembled" (no engine: a minimal OCI image in Python)
+    image_id: str
+    layers: int
+    log: list[str] = field(default_factory=list)
+
+
+def base_image_for(base_image: str | None = None) -> str | None:
+    """The base image to build from: the argument, else ``FARGATE_LAB_BASE_IMAGE``, else None (the Dockerfile's)."""
+    return base_image or os.environ.get(BASE_IMAGE_ENV) or None
+
+
+def build(app_dir: str | os.PathLike = DEFAULT_APP_DIR, tag: str = "fargate-lab/sample-app:latest", *,
+          base_image: str | None = None, build_args: dict[str, str] | None = None, client: Any | None = None,
+          engine: bool | None = None, echo: Callable[[str], None] = print) -> BuildResult:
+    """Build ``app_dir`` with the Docker engine, streaming its log; without one, assemble a minimal OCI image.
+
+    ``engine=False`` assembles even where an engine answers; ``engine=True`` fails without one.
+    """
+    app = Path(app_dir)
+    if not (app / "Dockerfile").is_file():
+        raise ImageBuildFailed(f"{app} has no Dockerfile; point app_dir at a directory with one (default: {DEFAULT_APP_DIR})")
+    if engine is not False and client is None:
+        from helpers.engine import docker_client
+
+        client = docker_client()
+    if client is None or engine is False:
+        if engine:
+            raise DockerUnavailable("engine=True but no Docker engine answers; start Docker or pass engine=None")
+        return assemble(app, tag, echo=echo)
+    args = dict(build_args or {})
+    base = base_image_for(base_image)
+    if base:
+        args["BASE_IMAGE"] = base
+    return _docker_build(client, app, tag, args, echo)
+
+
+def _docker_build(client: Any, app: Path, tag: str, args: dict[str, str], echo: Callable[[str], None]) -> BuildResult:
+    lines: list[str] = []
+    image_id = None
+    echo(f"building {app} as {tag} with the Docker engine" + (f" (BASE_IMAGE={args['BASE_IMAGE']})" if "BASE_IMAGE" in args else ""))
+    for chunk in client.api.build(path=str(app), tag=tag, buildargs=args, rm=True, forcerm=True, decode=True):
+        if "error" in chunk:
+            detail = (chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
+            hint = ""
+            if "BASE_IMAGE" not in args and any(w in detail for w in ("pull", "manifest", "dial", "timeout", "resolve")):
+                hint = (f" The base image could not be pulled; where no registry is reachable, build a local base image "
+                        f"and set {BASE_IMAGE_ENV}=<that image> (or pass base_image=...).")
+            raise ImageBuildFailed(f"docker build of {app} failed: {detail}.{hint}")
+        text = chunk.get("stream", "")
+        if text.strip():
+            lines.append(text.rstrip("\n"))
+            echo(text.rstrip("\n"))
+        if "aux" in chunk and "ID" in chunk["aux"]:
+            image_id = chunk["aux"]["ID"]
+    attrs = client.api.inspect_image(tag)
+    return BuildResult(source=tag, method="docker", image_id=image_id or attrs["Id"],
+                       layers=len(attrs["RootFS"]["Layers"]), log=lines)
+
+
+# assembling without an engine ---------------------------------------------------------------------------------
+
+def assemble(app_dir: str | os.PathLike, tag: str, out_dir: str | os.PathLike | None = None, *,
+             echo: Callable[[str], None] = print) -> BuildResult:
+    """A minimal OCI image in Python: one layer with the app's files under /app, a config with its entrypoint.
+
+    It has no base image (no shell, no busybox): it shows what an image is made of and can be pushed, but a
+    real container runtime could not run it. The embedded backend runs tasks without an engine in simulation.
+    """
+    app = Path(app_dir)
+    out = Path(out_dir) if out_dir else cache_dir() / "assembled" / tag.replace("/", "_").replace(":", "_")
+    entrypoint, env = _dockerfile_entrypoint_and_env(app / "Dockerfile")
+    layer_tar = _deterministic_tar(app)
+    diff_id = sha256_digest(layer_tar)
+    layer_gz = gzip.compress(layer_tar, compresslevel=COMPRESS_LEVEL, mtime=0)
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Entrypoint": entrypoint, "Env": env, "WorkingDir": "/app", "Labels": {"fargate-lab.assembled": "true"}},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created_by": f"helpers.images.assemble({app.name})"}],
+    }, sort_keys=True).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256_digest(layer_gz), "size": len(layer_gz)}],
+    }, sort_keys=True).encode()
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "blobs" / "sha256").mkdir(parents=True)
+    for blob in (config, layer_gz, manifest):
+        (out / "blobs" / "sha256" / sha256_digest(blob).split(":")[1]).write_bytes(blob)
+    (out / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (out / "index.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        "mediaType": OCI_MANIFEST, "digest": sha256_digest(manifest), "size": len(manifest),
+        "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
+    echo(
+        f"No Docker engine answers, so nothing was built. Instead, a minimal OCI image was assembled in Python in "
+        f"{out}: one layer with the files of {app} under /app, and a config whose entrypoint is {entrypoint}. "
+        "It has no base image (no shell), so it can be pushed and inspected, but a real container runtime could "
+        "not run it."
+    )
+    return BuildResult(source=str(out), method="assembled", image_id=sha256_digest(config), layers=1)
+
+
+def _deterministic_tar(app: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in [app, *sorted(p for p in app.rglob("*") if p.name != "Dockerfile")]:
+            rel = path.relative_to(app)
+            info = tar.gettarinfo(str(path), arcname=str(Path("app") / rel) if str(rel) != "." else "app")
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            info.mode = 0o755 if path.is_dir() or os.access(path, os.X_OK) or path.suffix == ".sh" else 0o644
+            if path.is_file():
+                with open(path, "rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
+    return buffer.getvalue()
+
+
+def _dockerfile_entrypoint_and_env(dockerfile: Path) -> tuple[list[str], list[str]]:
+    entrypoint: list[str] = ["/app/entrypoint.sh"]
+    env: list[str] = []
+    for line in _dockerfile_instructions(dockerfile.read_text()):
+        keyword, _, rest = line.partition(" ")
+        if keyword.upper() == "ENTRYPOINT":
+            try:
+                entrypoint = json.loads(rest)
+            except ValueError:
+                entrypoint = ["/bin/sh", "-c", rest]
+        elif keyword.upper() == "ENV":
+            env += [pair for pair in rest.split() if "=" in pair]
+    return entrypoint, env
+
+
+def _dockerfile_instructions(text: str) -> Iterator[str]:
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        yield (current + line).strip()
+        current = ""

@@ -1,0 +1,234 @@
+"""ECR as AWS answers it, where moto 5.2.5 differs, plus a blob store the embedded registry serves.
+
+What moto does and ECR does not (each fixed below):
+
+- ``imageSizeInBytes`` is the config blob's size; ECR reports the sum of the manifest's compressed layers.
+- ``imageDigest`` is a hash of the layer digests; ECR's is ``sha256`` of the manifest bytes (what
+  ``docker pull NAME@DIGEST`` verifies).
+- ``CompleteLayerUpload`` accepts any ``layerDigests`` and keeps only the layer's size; ECR checks the
+  digest (``InvalidLayerException``), refuses an empty upload and a layer the repository already has
+  (``LayerAlreadyExistsException``), and keeps the bytes.
+- ``PutImage`` accepts a manifest whose layers were never uploaded; ECR answers ``LayersNotFoundException``.
+  For a tag an IMMUTABLE repository already has, ECR answers ``ImageTagAlreadyExistsException``.
+- ``GetAuthorizationToken`` expires in 2015 and points at ``https://ACCOUNT.dkr.ecr.REGION.amazonaws.com``;
+  here it is valid 12 hours and points at the embedded registry (``helpers.local.fidelity.registry``), and
+  ``repositoryUri`` is ``127.0.0.1:PORT/NAME`` so that ``docker push``/``docker pull`` of it work.
+
+Server settings (environment of the server process): ``FARGATE_LAB_ECR_REGISTRY`` (``host:port`` of another
+registry that repository URIs and the token's endpoint should name instead, e.g. a Docker registry used in
+tests) and ``FARGATE_LAB_ECR_PASSWORD`` (the token's password; a random one per server otherwise).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from moto.core.exceptions import ServiceException
+from moto.ecr import models as ecr_models
+from moto.ecr import responses as ecr_responses
+from moto.ecr.models import ecr_backends
+
+from helpers.local import hooks
+
+REGISTRY_ENV = "FARGATE_LAB_ECR_REGISTRY"
+PASSWORD_ENV = "FARGATE_LAB_ECR_PASSWORD"
+TOKEN_LIFETIME = timedelta(hours=12)
+
+_password: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+class InvalidLayerException(ServiceException):
+    code = "InvalidLayerException"
+
+
+class LayerAlreadyExistsException(ServiceException):
+    code = "LayerAlreadyExistsException"
+
+
+class EmptyUploadException(ServiceException):
+    code = "EmptyUploadException"
+
+
+class LayersNotFoundException(ServiceException):
+    code = "LayersNotFoundException"
+
+
+class ImageTagAlreadyExistsException(ServiceException):
+    code = "ImageTagAlreadyExistsException"
+
+
+# --- settings ---------------------------------------------------------------------------------------------
+
+def registry_host() -> str:
+    """``host:port`` that repository URIs and the token's endpoint name."""
+    return os.environ.get(REGISTRY_ENV) or f"127.0.0.1:{hooks.CONFIG['port']}"
+
+
+def password() -> str:
+    """The password inside every authorization token of this server (user ``AWS``)."""
+    with _lock:
+        if "value" not in _password:
+            _password["value"] = os.environ.get(PASSWORD_ENV) or secrets.token_urlsafe(32)
+        return _password["value"]
+
+
+# --- the blob store: layer and config bytes, content-addressed, shared by every repository ---------------
+
+def blob_dir() -> Path:
+    from helpers.local import state_dir
+
+    path = state_dir() / f"ecr-blobs-{hooks.CONFIG['port']}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def blob_path(digest: str) -> Path:
+    """Where the bytes of ``digest`` (``sha256:HEX``) are kept (the file may not exist)."""
+    algorithm, _, hexdigest = digest.partition(":")
+    if algorithm != "sha256" or len(hexdigest) != 64 or not all(c in "0123456789abcdef" for c in hexdigest):
+        raise ValueError(f"not a sha256 digest: {digest!r}")
+    return blob_dir() / hexdigest
+
+
+def store_blob(data: bytes | bytearray) -> str:
+    """Keep ``data``; return its digest."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    path = blob_path(digest)
+    if not path.exists():
+        partial = path.with_suffix(f".{secrets.token_hex(4)}.partial")
+        partial.write_bytes(data)
+        partial.replace(path)
+    return digest
+
+
+def forget_blobs() -> None:
+    shutil.rmtree(blob_dir(), ignore_errors=True)
+
+
+# --- lookups shared with the embedded registry and the container runtime ---------------------------------
+
+def find_repository(name: str) -> ecr_models.Repository | None:
+    """The repository called ``name`` in any account and region the embedded backend has used."""
+    for account in dict.values(ecr_backends):
+        for backend in dict.values(account):
+            if name in backend.repositories:
+                return backend.repositories[name]
+    return None
+
+
+def backend_of(repository: ecr_models.Repository) -> ecr_models.ECRBackend:
+    return ecr_backends[repository.account_id][repository.region_name]
+
+
+def find_image(repository: ecr_models.Repository, reference: str) -> ecr_models.Image | None:
+    """The image a tag or a digest names in ``repository``."""
+    for image in repository.images:
+        if reference.startswith("sha256:") and image.get_image_digest() == reference:
+            return image
+        if reference in image.image_tags:
+            return image
+    return None
+
+
+def manifest_blobs(manifest: dict) -> list[dict]:
+    """The config and layer descriptors a manifest references (a manifest list references none)."""
+    blobs = [manifest["config"]] if isinstance(manifest.get("config"), dict) else []
+    return blobs + [layer for layer in manifest.get("layers", []) if isinstance(layer, dict)]
+
+
+# --- the fixes ----------------------------------------------------------------------------------------------
+
+def _image_size(self: ecr_models.Image) -> int | None:
+    manifest = json.loads(self.image_manifest)
+    if "layers" not in manifest:
+        return None
+    return sum(int(layer.get("size", 0)) for layer in manifest["layers"])
+
+
+def _create_digest(self: ecr_models.Image) -> None:
+    self._image_digest = "sha256:" + hashlib.sha256(self.image_manifest.encode()).hexdigest()
+
+
+def _wrap_repository_init(original):
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.uri = f"{registry_host()}/{self.name}"
+
+    return __init__
+
+
+def _complete_layer_upload(self, repository_name, upload_id, layer_digests, registry_id=None):
+    repository = self._get_repository(repository_name, registry_id)
+    upload = repository.uploads.get(upload_id)
+    if upload is None:
+        raise ecr_models.UploadNotFoundException(upload_id, repository_name, repository.registry_id)
+    if not upload.layer_parts:
+        del repository.uploads[upload_id]
+        raise EmptyUploadException(f"The specified layer upload {upload_id} does not contain any layer parts.")
+    actual = "sha256:" + hashlib.sha256(bytes(upload.layer_parts)).hexdigest()
+    del repository.uploads[upload_id]
+    if layer_digests and actual not in layer_digests:
+        raise InvalidLayerException(
+            f"The layer digest calculation performed by Amazon ECR upon receipt of the image layer ({actual}) "
+            f"does not match the digest specified ({', '.join(layer_digests)})."
+        )
+    if actual in repository.layers and blob_path(actual).exists():
+        raise LayerAlreadyExistsException(f"The image layer {actual} already exists in the repository {repository_name}.")
+    store_blob(upload.layer_parts)
+    repository.layers[actual] = len(upload.layer_parts)
+    return {"registryId": repository.registry_id, "repositoryName": repository_name,
+            "uploadId": upload_id, "layerDigest": actual}
+
+
+def _wrap_put_image(original):
+    def put_image(self, repository_name, image_manifest, image_tag, image_manifest_mediatype=None, digest=None):
+        repository = self.repositories.get(repository_name)
+        if repository is not None:
+            try:
+                manifest = json.loads(image_manifest)
+            except (TypeError, ValueError):
+                manifest = {}
+            missing = [b["digest"] for b in manifest_blobs(manifest) if b.get("digest") not in repository.layers]
+            if missing:
+                raise LayersNotFoundException(
+                    f"The image manifest references layers that are not in the repository {repository_name}: "
+                    + ", ".join(missing)
+                )
+            existing = find_image(repository, image_tag) if image_tag else None
+            if existing is not None and repository.is_tag_immutable() and existing.image_manifest != image_manifest:
+                raise ImageTagAlreadyExistsException(
+                    f"The image tag '{image_tag}' already exists in the '{repository_name}' repository and cannot "
+                    "be overwritten because the repository is immutable."
+                )
+        return original(self, repository_name, image_manifest, image_tag, image_manifest_mediatype, digest)
+
+    return put_image
+
+
+def _get_authorization_token(self):
+    registry_ids = self._get_param("registryIds") or [self.current_account]
+    token = base64.b64encode(f"AWS:{password()}".encode()).decode()
+    expires = datetime.now(UTC) + TOKEN_LIFETIME
+    data = [{"authorizationToken": token, "expiresAt": expires, "proxyEndpoint": f"http://{registry_host()}"}
+            for _ in registry_ids]
+    return ecr_responses.ActionResult({"authorizationData": data})
+
+
+def apply() -> None:
+    ecr_models.Image.get_image_size_in_bytes = _image_size
+    ecr_models.Image._create_digest = _create_digest
+    ecr_models.Repository.__init__ = _wrap_repository_init(ecr_models.Repository.__init__)
+    ecr_models.ECRBackend.complete_layer_upload = _complete_layer_upload
+    ecr_models.ECRBackend.put_image = _wrap_put_image(ecr_models.ECRBackend.put_image)
+    ecr_responses.ECRResponse.get_authorization_token = _get_authorization_token
+    hooks.ON_RESET.append(forget_blobs)
+    hooks.ON_SHUTDOWN.append(forget_blobs)

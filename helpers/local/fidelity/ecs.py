@@ -1,0 +1,606 @@
+"""ECS as ECS answers: Fargate validation, RunTask that works, tasks that live in time.
+
+moto 5.2.5 differs from ECS where the suite needs it not to (see GUIDE.md): RunTask
+answers HTTP 500 when a container omits ``memory`` or ``awsvpcConfiguration`` omits
+``securityGroups``; invalid Fargate sizes are accepted; ``clientToken`` and ``propagateTags`` are ignored;
+DescribeTasks lacks cpu, memory, timestamps, stop codes and platform version, moves a
+task one state per call, and leaves ``launchType`` empty for capacity providers;
+ListTasks ignores the default ``desiredStatus`` (RUNNING) and ``serviceName``.
+
+Here a task's lifecycle comes from an executor (``helpers.local.executor``): the
+simulated one, or the Docker one (``helpers.local.docker_runtime``) when a Docker
+engine answers and the runtime is not "simulated". This module copies the executor's
+``TaskState`` into moto's task on every DescribeTasks, ListTasks and StopTask.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from helpers.local import hooks
+from helpers.local.executor import Executor, LaunchRequest, TaskState
+
+log = logging.getLogger("helpers.local.fidelity.ecs")
+
+FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+PLATFORM_VERSION = "1.4.0"
+DEFAULT_EPHEMERAL_GIB = 20
+#: How long a task that fails to start (e.g. its log group is missing) takes to reach STOPPED.
+FAILED_START_SECONDS = 0.6
+
+_lock = threading.RLock()
+_local = threading.local()  # per request: the RunTask client token, ListTasks' default filter
+_tokens: dict[tuple[str, str, str], list[str]] = {}
+_executor: dict[str, Executor] = {}
+
+
+# -- the executor -------------------------------------------------------------------------------------
+
+
+def executor() -> Executor:
+    """The executor for this server: chosen once, from hooks.CONFIG["runtime"] and the engine."""
+    with _lock:
+        if "current" not in _executor:
+            _executor["current"] = _choose_executor()
+            log.info("task executor: %s", _executor["current"].name)
+        return _executor["current"]
+
+
+def _choose_executor() -> Executor:
+    from helpers.local.simulated import SimulatedExecutor
+
+    runtime = hooks.CONFIG.get("runtime") or "auto"
+    if runtime == "simulated":
+        return SimulatedExecutor()
+    if runtime == "docker" or hooks.docker_available():
+        try:
+            from helpers.local.docker_runtime import DockerExecutor  # type: ignore[import-not-found]
+        except ImportError:
+            log.warning("no Docker runtime in this version: tasks are simulated")
+            return SimulatedExecutor()
+        return DockerExecutor()
+    return SimulatedExecutor()
+
+
+def resolve_image(image: str) -> str:
+    """The local reference to run for ``image`` (the embedded ECR's URIs resolve in a later issue)."""
+    return image
+
+
+def _log_sink(account: str, region: str):
+    def sink(group: str, stream: str, events: list[tuple[int, str]]) -> None:
+        from moto.logs.models import logs_backends
+
+        backend = logs_backends[account][region]
+        backend.ensure_log_stream(group, stream)
+        backend.put_log_events(group, stream, [{"timestamp": t, "message": m} for t, m in events])
+
+    return sink
+
+
+def _secret_resolver(account: str, region: str):
+    def resolve(value_from: str) -> str:
+        if ":ssm:" in value_from or not value_from.startswith("arn:"):
+            from moto.ssm.models import ssm_backends
+
+            names = [value_from]
+            if value_from.startswith("arn:"):  # ...:parameter/NAME is "NAME" or "/NAME" (hierarchical)
+                rest = value_from.split(":parameter/", 1)[-1]
+                names = [rest, f"/{rest}"]
+            for name in names:
+                parameter = ssm_backends[account][region].get_parameter(name)
+                if parameter is not None:
+                    return parameter.value
+            raise LookupError(f"SSM parameter {value_from} not found")
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        parts = value_from.split(":")  # arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[:json-key:stage:version]
+        secret_id = ":".join(parts[:7])
+        json_key = parts[7] if len(parts) > 7 else ""
+        answer = secretsmanager_backends[account][region].get_secret_value(secret_id, None, None)
+        value = answer.get("SecretString") or ""
+        if json_key:
+            import json
+
+            value = str(json.loads(value)[json_key])
+        return value
+
+    return resolve
+
+
+# -- what DescribeTasks shows ------------------------------------------------------------------------
+
+
+class LabContainer:
+    """A task's container as DescribeTasks shows it (attributes named as the API's, in snake_case)."""
+
+    def __init__(self, task: Any, definition: dict, attachment: dict | None) -> None:
+        from moto.moto_api._internal import mock_random
+
+        self.container_arn = (
+            f"arn:aws:ecs:{task.region_name}:{task._account_id}:container/{task.cluster_name}/{task.id}/"
+            f"{mock_random.uuid4()}"
+        )
+        self.task_arn = task.task_arn
+        self.name = definition["name"]
+        self.image = definition.get("image")
+        self.last_status = "PENDING"
+        self.exit_code: int | None = None
+        self.reason: str | None = None
+        self.runtime_id: str | None = None
+        self.health_status = "UNKNOWN"
+        self.cpu = str(definition.get("cpu") or 0)
+        self.memory = str(definition["memory"]) if definition.get("memory") else None
+        self.memory_reservation = str(definition["memoryReservation"]) if definition.get("memoryReservation") else None
+        self.network_bindings: list = []
+        self.network_interfaces = []
+        if attachment:
+            details = {d["name"]: d["value"] for d in attachment.get("details", [])}
+            self.network_interfaces = [
+                {"attachmentId": attachment["id"], "privateIpv4Address": details.get("privateIPv4Address")}
+            ]
+
+
+def _task_definition_document(td: Any) -> dict:
+    """DescribeTaskDefinition's ``taskDefinition`` for a moto TaskDefinition (what executors read)."""
+    doc = {
+        "taskDefinitionArn": td.arn,
+        "family": td.family,
+        "revision": td.revision,
+        "containerDefinitions": td.container_definitions,
+        "networkMode": td.network_mode,
+        "requiresCompatibilities": td.requires_compatibilities or [],
+        "cpu": td.cpu,
+        "memory": td.memory,
+        "runtimePlatform": td.runtime_platform,
+        "ephemeralStorage": td.ephemeral_storage,
+        "volumes": td.volumes,
+        "executionRoleArn": getattr(td, "execution_role_arn", None),
+        "taskRoleArn": getattr(td, "task_role_arn", None),
+    }
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def _overrides_for(container: str, overrides: dict) -> dict:
+    for override in overrides.get("containerOverrides") or []:
+        if override.get("name") == container:
+            return override
+    return {}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
+    """Set what ECS shows on a new Fargate task, then launch it through the executor."""
+    overrides = task.overrides or {}
+    task.cpu = str(overrides.get("cpu") or td.cpu or "") or None
+    task.memory = str(overrides.get("memory") or td.memory or "") or None
+    task.created_at = _now()
+    task.platform_version = PLATFORM_VERSION if task.platform_version in (None, "", "LATEST") else task.platform_version
+    family = ((td.runtime_platform or {}).get("operatingSystemFamily") or "LINUX").upper()
+    task.platform_family = "Linux" if family == "LINUX" else "Windows"
+    if task.capacity_provider_name in FARGATE_PROVIDERS or task.launch_type == "FARGATE":
+        task.launch_type = "FARGATE"
+    task.desired_status = "RUNNING"
+    task.connectivity = "CONNECTED"
+    task.connectivity_at = task.created_at
+    task.version = 1
+    task.enable_execute_command = False
+    ephemeral = (overrides.get("ephemeralStorage") or td.ephemeral_storage or {}).get("sizeInGiB")
+    task.ephemeral_storage = {"sizeInGiB": int(ephemeral or DEFAULT_EPHEMERAL_GIB)}
+    task.availability_zone = _availability_zone(backend, networking)
+    task.stopped_reason = None
+    task.stop_code = None
+    for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
+                 "stopped_at"):
+        setattr(task, name, None)
+    attachment = task.attachments[0] if task.attachments else None
+    task.containers = [LabContainer(task, c, attachment) for c in td.container_definitions]
+    task._lab_status = "PROVISIONING"
+    task._lab_final = False
+    task._lab_failed = None
+
+    document = _task_definition_document(td)
+    failure = _initialization_failure(task, document)
+    if failure:
+        task._lab_failed = (_now(), failure)
+        return
+    request = LaunchRequest(
+        task_id=task.id,
+        cluster=task.cluster_name,
+        task_definition=document,
+        overrides=overrides,
+        log_sink=_log_sink(task._account_id, task.region_name),
+        resolve_secret=_secret_resolver(task._account_id, task.region_name),
+        resolve_image=resolve_image,
+        group=task.group or "",
+    )
+    executor().launch(request)
+
+
+def _availability_zone(backend: Any, networking: dict | None) -> str | None:
+    try:
+        from moto.ec2 import ec2_backends
+
+        subnet_id = networking["awsvpcConfiguration"]["subnets"][0]
+        return ec2_backends[backend.account_id][backend.region_name].get_subnet(subnet_id).availability_zone
+    except Exception:  # noqa: BLE001 - an unknown subnet leaves the zone out, as moto did
+        return None
+
+
+def _initialization_failure(task: Any, document: dict) -> str | None:
+    """ECS's ResourceInitializationError when a log group or a secret the task needs is missing, else None."""
+    missing = _missing_log_group(task, document)
+    if missing:
+        return ("ResourceInitializationError: failed to validate logger args: create stream has been retried 1 "
+                "times: failed to create Cloudwatch log stream: ResourceNotFoundException: The specified log group "
+                f"does not exist. (log group {missing}) : exit status 1")
+    resolve = _secret_resolver(task._account_id, task.region_name)
+    for container in document.get("containerDefinitions") or []:
+        for secret in container.get("secrets") or []:
+            try:
+                resolve(secret["valueFrom"])
+            except Exception:  # noqa: BLE001 - any failure to read it is what ECS reports
+                return ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+                        "retrieval failed: unable to retrieve secret from asm: service call has been retried 1 "
+                        f"time(s): failed to fetch secret {secret['valueFrom']} from secrets manager: "
+                        "ResourceNotFoundException: Secrets Manager can't find the specified secret.")
+    return None
+
+
+def _missing_log_group(task: Any, document: dict) -> str | None:
+    """The awslogs group a container logs to that does not exist (created when awslogs-create-group is true)."""
+    from moto.logs.models import logs_backends
+
+    logs = logs_backends[task._account_id][task.region_name]
+    for container in document.get("containerDefinitions") or []:
+        config = container.get("logConfiguration") or {}
+        if config.get("logDriver") != "awslogs":
+            continue
+        options = config.get("options") or {}
+        group = options.get("awslogs-group")
+        if not group or group in logs.groups:
+            continue
+        if str(options.get("awslogs-create-group", "")).lower() == "true":
+            logs.create_log_group(group, {})
+            continue
+        return group
+    return None
+
+
+def _failed_start_state(task: Any) -> TaskState:
+    at, reason = task._lab_failed
+    state = TaskState(last_status="PENDING" if _now() < at + timedelta(seconds=FAILED_START_SECONDS) else "STOPPED")
+    state.stop_code = "TaskFailedToStart"
+    state.stopped_reason = reason
+    state.stopping_at = at + timedelta(seconds=FAILED_START_SECONDS / 2)
+    if state.last_status == "STOPPED":
+        state.execution_stopped_at = state.stopping_at
+        state.stopped_at = at + timedelta(seconds=FAILED_START_SECONDS)
+    return state
+
+
+def sync(task: Any) -> None:
+    """Copy the executor's state of ``task`` onto moto's task (no-op for tasks this module did not launch)."""
+    if "_lab_status" not in task.__dict__ or task._lab_final:
+        return
+    if task._lab_failed:
+        state = _failed_start_state(task)
+    else:
+        try:
+            state = executor().state(task.id)
+        except KeyError:
+            return
+    task._lab_status = state.last_status
+    for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
+                 "stopped_at", "stop_code", "stopped_reason"):
+        setattr(task, name, getattr(state, name))
+    for container in task.containers:
+        seen = state.containers.get(container.name)
+        if seen is None:
+            if state.last_status == "STOPPED":
+                container.last_status = "STOPPED"
+            continue
+        container.last_status = seen.last_status
+        container.exit_code = seen.exit_code
+        container.reason = seen.reason
+        container.runtime_id = seen.runtime_id
+        container.health_status = seen.health_status
+    if state.stopping_at is not None or state.last_status in ("DEACTIVATING", "STOPPING", "DEPROVISIONING",
+                                                                 "STOPPED"):
+        task.desired_status = "STOPPED"
+    if state.last_status == "STOPPED":
+        task._lab_final = True
+        task.version = 2
+        if not task._lab_failed:
+            try:
+                executor().forget(task.id)
+            except Exception:  # noqa: BLE001 - leftovers are removed at reset/shutdown
+                log.exception("forget %s failed", task.id)
+
+
+# -- Fargate validation (RegisterTaskDefinition) -----------------------------------------------------
+
+
+def _units(value: Any, unit: str) -> int | None:
+    """ECS accepts "1024", "1 vCPU", "2 GB": CPU units or MiB as an int (None when absent)."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    lowered = text.lower()
+    if lowered.endswith(unit):
+        return int(float(lowered[: -len(unit)].strip()) * 1024)
+    return int(text)
+
+
+def fargate_problem(cpu: Any, memory: Any, network_mode: str | None, runtime_platform: dict | None) -> str | None:
+    """ECS's ClientException message for a Fargate task definition it would reject, or None."""
+    from helpers.fargate import is_valid_size, size_table
+
+    if network_mode != "awsvpc":
+        return "Fargate only supports network mode 'awsvpc'."
+    if cpu in (None, ""):
+        return "Fargate requires that 'cpu' be defined at the task level."
+    if memory in (None, ""):
+        return "Fargate requires that 'memory' be defined at the task level."
+    try:
+        cpu_units, mib = _units(cpu, "vcpu"), _units(memory, "gb")
+    except ValueError:
+        return f"Invalid 'cpu' or 'memory' value: {cpu}, {memory}."
+    os_family = ((runtime_platform or {}).get("operatingSystemFamily") or "LINUX").upper()
+    if os_family != "LINUX" and cpu_units < size_table()["windows_min_cpu"]:
+        return f"Fargate Windows tasks require at least {size_table()['windows_min_cpu']} CPU units."
+    if not is_valid_size(cpu_units, mib, os_family):
+        return (f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory. "
+                "See the Amazon ECS documentation for the valid values.")
+    return None
+
+
+# -- the patches ---------------------------------------------------------------------------------------
+
+
+def _patch_register(backend_cls: type) -> None:
+    from moto.ecs.exceptions import EcsClientException
+
+    original = backend_cls.register_task_definition
+
+    def register_task_definition(self: Any, family: str, container_definitions: list, *args: Any, **kwargs: Any):
+        compat = kwargs.get("requires_compatibilities") or []
+        if "FARGATE" in compat:
+            problem = fargate_problem(kwargs.get("cpu"), kwargs.get("memory"), kwargs.get("network_mode"),
+                                      kwargs.get("runtime_platform"))
+            if problem:
+                raise EcsClientException(problem)
+        td = original(self, family, container_definitions, *args, **kwargs)
+        td.registered_at = _now()
+        return td
+
+    def describe_task_definition(self: Any, task_definition_str: str) -> Any:
+        """A family without a revision means its latest ACTIVE revision (moto takes the latest of any status)."""
+        from moto.ecs.exceptions import TaskDefinitionNotFoundException
+
+        name = task_definition_str.split("/")[-1]
+        if ":" in name:
+            return original_describe(self, task_definition_str)
+        active = [r for r, td in self.task_definitions.get(name, {}).items() if td.status == "ACTIVE"]
+        if not active:
+            raise TaskDefinitionNotFoundException()
+        return self.task_definitions[name][max(active)]
+
+    original_describe = backend_cls.describe_task_definition
+    backend_cls.register_task_definition = register_task_definition
+    backend_cls.describe_task_definition = describe_task_definition
+
+
+def _patch_resources(backend_cls: type) -> None:
+    """A container without ``memory`` (valid on Fargate) must not crash the resource arithmetic."""
+
+    def _calculate_task_resource_requirements(task_definition: Any) -> dict[str, Any]:
+        requirements: dict[str, Any] = {"CPU": 0, "MEMORY": 0, "PORTS": [], "PORTS_UDP": []}
+        for container in task_definition.container_definitions:
+            requirements["CPU"] += int(container.get("cpu", container.get("Cpu", 0)) or 0)
+            memory = (container.get("memory") or container.get("Memory") or container.get("memoryReservation")
+                      or container.get("MemoryReservation") or 0)
+            requirements["MEMORY"] += int(memory)
+            for mapping in container.get("portMappings", container.get("PortMappings", [])) or []:
+                port = mapping.get("hostPort", mapping.get("HostPort"))
+                if port is not None:
+                    requirements["PORTS"].append(port)
+        return requirements
+
+    backend_cls._calculate_task_resource_requirements = staticmethod(_calculate_task_resource_requirements)
+
+
+def _default_security_groups(backend: Any, networking: dict | None) -> dict | None:
+    """ECS uses the VPC's default security group when ``securityGroups`` is omitted."""
+    if not networking or "awsvpcConfiguration" not in networking:
+        return networking
+    config = dict(networking["awsvpcConfiguration"])
+    if config.get("securityGroups"):
+        return networking
+    from moto.ec2 import ec2_backends
+
+    ec2 = ec2_backends[backend.account_id][backend.region_name]
+    subnets = config.get("subnets") or []
+    vpc_id = ec2.get_subnet(subnets[0]).vpc_id if subnets else None
+    group = ec2.get_default_security_group(vpc_id)
+    config["securityGroups"] = [group.id] if group else []
+    return {**networking, "awsvpcConfiguration": config}
+
+
+def _patch_run_task(backend_cls: type) -> None:
+    from moto.ecs.exceptions import EcsClientException, InvalidParameterException
+
+    original = backend_cls.run_task
+
+    def run_task(self: Any, cluster_str: str, task_definition_str: str, count: int, overrides: Any,
+                 started_by: str, tags: Any, launch_type: str | None, networking_configuration: Any = None,
+                 group: str | None = None, platform_version: str | None = None,
+                 capacity_provider_strategy: Any = None) -> list:
+        with _lock:
+            token = getattr(_local, "client_token", None)
+            key = (self.account_id, self.region_name, token) if token else None
+            if key and key in _tokens:
+                return [t for arn in _tokens[key] for t in _find_tasks(self, arn)]
+            td = self.describe_task_definition(task_definition_str)
+            strategy = capacity_provider_strategy
+            if not launch_type and not strategy:
+                strategy = self._get_cluster(cluster_str).default_capacity_provider_strategy
+            providers = [s.get("capacityProvider") for s in strategy or []]
+            wants_fargate = launch_type == "FARGATE" or any(p in FARGATE_PROVIDERS for p in providers)
+            if wants_fargate and "FARGATE" not in (td.requires_compatibilities or []):
+                raise InvalidParameterException("Task definition does not support launch_type FARGATE.")
+            if wants_fargate and td.network_mode == "awsvpc" and not networking_configuration:
+                raise InvalidParameterException(
+                    "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+            if count is not None and not 1 <= int(count) <= 10:
+                raise EcsClientException("count must be between 1 and 10.")
+            networking = _default_security_groups(self, networking_configuration)
+            if getattr(_local, "propagate_tags", None) == "TASK_DEFINITION" and td.tags:
+                given = {t["key"] for t in tags or []}
+                tags = [*(tags or []), *[t for t in td.tags if t["key"] not in given]]
+            tasks = original(self, cluster_str, task_definition_str, count, overrides, started_by, tags,
+                             launch_type, networking, group, platform_version, capacity_provider_strategy)
+            for task in tasks:
+                if task.launch_type == "FARGATE" or task.capacity_provider_name in FARGATE_PROVIDERS:
+                    _enrich(self, task, td, networking)
+            if key:
+                _tokens[key] = [t.task_arn for t in tasks]
+            return tasks
+
+    backend_cls.run_task = run_task
+
+
+def _find_tasks(backend: Any, arn: str) -> list:
+    return [t for tasks in backend.tasks.values() for a, t in tasks.items() if a == arn]
+
+
+def _patch_describe_list_stop(backend_cls: type) -> None:
+    from moto.ecs.exceptions import InvalidParameterException
+
+    original_list = backend_cls.list_tasks
+    original_stop = backend_cls.stop_task
+
+    def describe_tasks(self: Any, cluster_str: str, tasks: list[str]) -> list:
+        cluster = self._get_cluster(cluster_str)
+        if not tasks:
+            raise InvalidParameterException("Tasks cannot be empty.")
+        if len(tasks) > 100:
+            raise InvalidParameterException("Tasks cannot have more than 100 elements.")
+        wanted = {t.split("/")[-1] for t in tasks}
+        found = []
+        with _lock:
+            for task in self.tasks.get(cluster.name, {}).values():
+                if task.id in wanted:
+                    sync(task)
+                    found.append(task)
+        return found
+
+    def list_tasks(self: Any, cluster_str: str | None = None, container_instance: str | None = None,
+                   family: str | None = None, started_by: str | None = None, service_name: str | None = None,
+                   desiredStatus: str | None = None) -> list:
+        with _lock:
+            for cluster_tasks in self.tasks.values():
+                for task in cluster_tasks.values():
+                    sync(task)
+            if desiredStatus is None:
+                desiredStatus = getattr(_local, "default_desired_status", None)
+            found = original_list(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
+        if service_name:
+            found = [t for t in found if t.group == f"service:{service_name.split('/')[-1]}"]
+        return found
+
+    def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
+        cluster = self._get_cluster(cluster_str)
+        task_id = task_str.split("/")[-1]
+        with _lock:
+            task = next((t for t in self.tasks.get(cluster.name, {}).values() if t.id == task_id), None)
+            if task is None or "_lab_status" not in task.__dict__:
+                return original_stop(self, cluster_str, task_str, reason)
+            sync(task)
+            if not task._lab_final:
+                if not task._lab_failed:
+                    executor().stop(task.id, reason or "Task stopped by user", "UserInitiated")
+                task.desired_status = "STOPPED"
+                sync(task)
+            return task
+
+    backend_cls.describe_tasks = describe_tasks
+    backend_cls.list_tasks = list_tasks
+    backend_cls.stop_task = stop_task
+
+
+def _patch_last_status() -> None:
+    """A launched task's lastStatus is the executor's, not moto's one-step-per-call state machine."""
+    from moto.ecs import models
+
+    original = models.Task.last_status
+
+    def get(self: Any) -> str:
+        lab = self.__dict__.get("_lab_status")
+        return lab if lab is not None else original.fget(self)
+
+    def set_(self: Any, value: str) -> None:
+        if "_lab_status" in self.__dict__:
+            self._lab_status = value
+        else:
+            original.fset(self, value)
+
+    models.Task.last_status = property(get, set_)
+
+
+def _patch_responses() -> None:
+    """RunTask's ``clientToken`` and ``propagateTags``, ListTasks' default filter: to the backend via a thread-local."""
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    original_run = EC2ContainerServiceResponse.run_task
+    original_list = EC2ContainerServiceResponse.list_tasks
+
+    def run_task(self: Any) -> Any:
+        _local.client_token = self._get_param("clientToken")
+        _local.propagate_tags = self._get_param("propagateTags")
+        try:
+            return original_run(self)
+        finally:
+            _local.client_token = None
+            _local.propagate_tags = None
+
+    def list_tasks(self: Any) -> Any:
+        _local.default_desired_status = "RUNNING"
+        try:
+            return original_list(self)
+        finally:
+            _local.default_desired_status = None
+
+    EC2ContainerServiceResponse.run_task = run_task
+    EC2ContainerServiceResponse.list_tasks = list_tasks
+
+
+def _reset() -> None:
+    with _lock:
+        _tokens.clear()
+        current = _executor.get("current")
+        if current is not None:
+            current.cleanup()
+
+
+def _shutdown() -> None:
+    _reset()
+
+
+def apply() -> None:
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    _patch_register(EC2ContainerServiceBackend)
+    _patch_resources(EC2ContainerServiceBackend)
+    _patch_run_task(EC2ContainerServiceBackend)
+    _patch_describe_list_stop(EC2ContainerServiceBackend)
+    _patch_last_status()
+    _patch_responses()
+    hooks.ON_RESET.append(_reset)
+    hooks.ON_SHUTDOWN.append(_shutdown)

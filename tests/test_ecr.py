@@ -1,0 +1,168 @@
+"""helpers.ecr without a Docker engine: names, repositories, the assembled image, bad input, the embedded ECR's answers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import tarfile
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from helpers import ecr, images
+from helpers.errors import DockerUnavailable, InvalidImageArchive, InvalidParameter, PushFailed, RepositoryNotFound
+from helpers.tags import SUITE_TAG_KEY, SUITE_TAG_VALUE
+
+REPO = "fargate-lab/sample-app"
+
+
+@pytest.mark.parametrize("name", ["a", "Upper/case", "bad//name", "-lead", "trail-", "has space", "x" * 257, "a__b/"])
+def test_invalid_repository_name_is_refused_before_any_call(session, name):
+    with pytest.raises(InvalidParameter, match="2-256 characters"):
+        ecr.ensure_repository(session, name)
+    assert session.client("ecr").describe_repositories()["repositories"] == []
+
+
+@pytest.mark.parametrize("name", ["ab", "fargate-lab/sample-app", "a.b_c-d/e/f9", "x" * 256])
+def test_valid_repository_names_pass(name):
+    assert ecr.validate_repository_name(name) == name
+
+
+def test_ensure_repository_is_idempotent_tagged_and_configured(session):
+    policy = {"rules": [{"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
+                                                           "countUnit": "days", "countNumber": 7},
+                         "action": {"type": "expire"}}]}
+    uri = ecr.ensure_repository(session, REPO, tag_mutability="IMMUTABLE", lifecycle_policy=policy, tags={"team": "lab"})
+    again = ecr.ensure_repository(session, REPO, tag_mutability="IMMUTABLE", lifecycle_policy=policy)
+    client = session.client("ecr")
+    repos = client.describe_repositories()["repositories"]
+    assert uri == again == repos[0]["repositoryUri"] and len(repos) == 1
+    assert uri.endswith("/" + REPO)
+    info = ecr.describe_repository(session, REPO)
+    assert info["tags"][SUITE_TAG_KEY] == SUITE_TAG_VALUE and info["tags"]["team"] == "lab"
+    assert info["tag_mutability"] == "IMMUTABLE" and info["scan_on_push"] is True
+    assert json.loads(client.get_lifecycle_policy(repositoryName=REPO)["lifecyclePolicyText"]) == policy
+    ecr.ensure_repository(session, REPO)  # back to the defaults
+    assert ecr.describe_repository(session, REPO)["tag_mutability"] == "MUTABLE"
+
+
+def test_bad_settings_are_refused(session):
+    with pytest.raises(InvalidParameter, match="MUTABLE"):
+        ecr.ensure_repository(session, REPO, tag_mutability="sometimes")
+    with pytest.raises(InvalidParameter, match="rules"):
+        ecr.ensure_repository(session, REPO, lifecycle_policy="{not json")
+    assert session.client("ecr").describe_repositories()["repositories"] == []
+
+
+def test_push_to_a_missing_repository_says_how_to_create_it(session, tmp_path):
+    built = images.build(tag="t:1", engine=False, echo=lambda _: None)
+    with pytest.raises(RepositoryNotFound, match="ensure_repository"):
+        ecr.push_image(session, built.source, "fargate-lab/none", "v1", progress=False)
+
+
+def test_assembled_image_pushes_and_second_push_uploads_nothing(session, tmp_path):
+    said: list[str] = []
+    built = images.build(images.DEFAULT_APP_DIR, "fargate-lab/sample-app:v1", engine=False, echo=said.append)
+    assert built.method == "assembled" and "No Docker engine answers" in said[0]
+    ecr.ensure_repository(session, REPO)
+    first = ecr.push_image(session, built.source, REPO, "v1", progress=False)
+    assert first.layers_uploaded == 2 and first.layers_skipped == 0  # one layer and the config
+    manifest = ecr.manifest_of(session, REPO, "v1")
+    assert [layer["digest"] for layer in manifest["layers"]] == [r.digest for r in first.layers if r.kind == "layer"]
+    assert manifest["config"]["digest"] == built.image_id
+    second = ecr.push_image(session, built.source, REPO, "v1", progress=False)
+    assert (second.bytes_uploaded, second.layers_uploaded, second.layers_skipped) == (0, 0, 2)
+    assert second.digest == first.digest
+    table = ecr.image_table(session, REPO)
+    assert list(table["tag"]) == ["v1"] and table["digest"][0] == first.digest
+    assert table["size_bytes"][0] == sum(layer["size"] for layer in manifest["layers"])
+
+
+def test_assembled_image_config_has_the_entrypoint_and_the_app_files(tmp_path):
+    built = images.assemble(images.DEFAULT_APP_DIR, "t:1", tmp_path / "oci", echo=lambda _: None)
+    with images.open_source(built.source) as image:
+        config = json.loads(image.config)
+        assert config["config"]["Entrypoint"] == ["/bin/sh", "/app/entrypoint.sh"]
+        assert "APP_MODE=job" in config["config"]["Env"]
+        blob = images.compress_layer(image.layers[0], tmp_path / "x")
+        with blob.open() as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
+            assert "app/entrypoint.sh" in tar.getnames()
+    again = images.assemble(images.DEFAULT_APP_DIR, "t:1", tmp_path / "oci2", echo=lambda _: None)
+    assert again.image_id == built.image_id  # deterministic
+
+
+def test_a_layer_that_fails_leaves_no_tag(session, tmp_path):
+    built = images.assemble(images.DEFAULT_APP_DIR, "t:1", tmp_path / "oci", echo=lambda _: None)
+    index = json.loads((tmp_path / "oci" / "index.json").read_text())
+    manifest_blob = tmp_path / "oci" / "blobs" / "sha256" / index["manifests"][0]["digest"].split(":")[1]
+    layer = json.loads(manifest_blob.read_text())["layers"][0]
+    path = tmp_path / "oci" / "blobs" / "sha256" / layer["digest"].split(":")[1]
+    data = bytearray(path.read_bytes())
+    data[-9] ^= 0xFF  # same size, other bytes: the digest the manifest names no longer matches
+    path.write_bytes(bytes(data))
+    ecr.ensure_repository(session, REPO)
+    with pytest.raises(PushFailed, match="no tag was written"):
+        ecr.push_image(session, built.source, REPO, "broken", progress=False)
+    assert session.client("ecr").list_images(repositoryName=REPO)["imageIds"] == []
+
+
+def test_truncated_oci_archive_is_refused_and_no_tag_is_created(session, tmp_path):
+    built = images.assemble(images.DEFAULT_APP_DIR, "t:1", tmp_path / "oci", echo=lambda _: None)
+    archive = tmp_path / "image.tar"
+    with tarfile.open(archive, "w") as tar:
+        for path in sorted((tmp_path / "oci").rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(tmp_path / "oci")), recursive=False)
+    ecr.ensure_repository(session, REPO)
+    whole = ecr.push_image(session, archive, REPO, "whole", progress=False)
+    assert whole.digest == ecr.push_image(session, built.source, REPO, "dir", progress=False).digest
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(InvalidImageArchive, match="truncated|incomplete"):
+        ecr.push_image(session, cut, REPO, "cut", progress=False)
+    tags = {i.get("imageTag") for i in session.client("ecr").list_images(repositoryName=REPO)["imageIds"]}
+    assert tags == {"whole", "dir"}
+
+
+def test_not_an_image_archive(session, tmp_path):
+    junk = tmp_path / "junk.tar"
+    with tarfile.open(junk, "w") as tar:
+        tar.add(images.DEFAULT_APP_DIR / "entrypoint.sh", arcname="entrypoint.sh")
+    with pytest.raises(InvalidImageArchive, match="neither manifest.json"):
+        images.open_source(junk)
+    (tmp_path / "text.tar").write_text("not a tar")
+    with pytest.raises(InvalidImageArchive, match="not a readable tar"):
+        images.open_source(tmp_path / "text.tar")
+    shutil.copytree(images.DEFAULT_APP_DIR, tmp_path / "dir")
+    with pytest.raises(InvalidImageArchive, match="no index.json"):
+        images.open_source(tmp_path / "dir")
+
+
+def test_push_method_docker_without_an_engine_fails_before_anything(session, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # really no engine for this process
+    with pytest.raises(DockerUnavailable, match="push_method='api'"):
+        ecr.check_push_method("docker")
+    with pytest.raises(DockerUnavailable, match="push_method='api'"):
+        ecr.push(session, "fargate-lab/sample-app:v1", REPO, "v1", method="docker")
+    with pytest.raises(InvalidParameter, match="'api'"):
+        ecr.check_push_method("scp")
+    assert session.client("ecr").describe_repositories()["repositories"] == []
+
+
+def test_a_local_image_without_an_engine_is_explained(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(DockerUnavailable, match="no Docker engine answers"):
+        images.open_source("fargate-lab/sample-app:v1")
+    said: list[str] = []
+    assert images.build(tag="t:1", echo=said.append).method == "assembled"  # falls back, and says so
+    assert "nothing was built" in said[-1]
+
+
+def test_authorization_token_is_valid_for_12_hours_and_names_the_registry(session):
+    data = session.client("ecr").get_authorization_token()["authorizationData"][0]
+    expires = data["expiresAt"]
+    assert timedelta(hours=11) < expires - datetime.now(UTC) <= timedelta(hours=12, minutes=1)
+    user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    assert user == "AWS" and len(password) >= 32
+    uri = ecr.ensure_repository(session, REPO)
+    assert data["proxyEndpoint"].split("://")[1] == uri.split("/")[0]

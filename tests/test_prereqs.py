@@ -1,0 +1,89 @@
+"""Prerequisites: each idempotent, tagged as the suite's, and explicit about what it will not create."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import prereqs
+from helpers.errors import InvalidParameter, MissingPrerequisite
+from helpers.tags import SUITE_TAG_KEY, is_suite_tagged
+
+
+def test_cluster_has_both_capacity_providers_and_is_created_once(session):
+    arn = prereqs.ensure_cluster(session, "lab")
+    assert prereqs.ensure_cluster(session, "lab") == arn
+    ecs = session.client("ecs")
+    assert len(ecs.list_clusters()["clusterArns"]) == 1
+    cluster = ecs.describe_clusters(clusters=["lab"], include=["TAGS"])["clusters"][0]
+    assert set(cluster["capacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
+    assert is_suite_tagged(cluster["tags"])
+
+
+def test_an_existing_cluster_gets_the_providers_but_not_the_suite_tags(session):
+    ecs = session.client("ecs")
+    ecs.create_cluster(clusterName="theirs")
+    prereqs.ensure_cluster(session, "theirs")
+    cluster = ecs.describe_clusters(clusters=["theirs"], include=["TAGS"])["clusters"][0]
+    assert set(cluster["capacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
+    assert not is_suite_tagged(cluster.get("tags"))
+
+
+def test_log_group_has_retention_and_tags(session):
+    assert prereqs.ensure_log_group(session, "/fargate-lab/demo", retention_days=14) == "/fargate-lab/demo"
+    prereqs.ensure_log_group(session, "/fargate-lab/demo", retention_days=30)  # idempotent, updates retention
+    logs = session.client("logs")
+    groups = logs.describe_log_groups(logGroupNamePrefix="/fargate-lab/demo")["logGroups"]
+    assert len(groups) == 1 and groups[0]["retentionInDays"] == 30
+    assert SUITE_TAG_KEY in logs.list_tags_log_group(logGroupName="/fargate-lab/demo")["tags"]
+    with pytest.raises(InvalidParameter, match="retention_days"):
+        prereqs.ensure_log_group(session, "/fargate-lab/other", retention_days=10)
+
+
+def test_execution_role_is_created_only_when_allowed(session):
+    with pytest.raises(MissingPrerequisite, match="allow_create=True"):
+        prereqs.ensure_execution_role(session)
+    iam = session.client("iam")
+    assert iam.list_roles()["Roles"] == []
+    arn = prereqs.ensure_execution_role(session, allow_create=True)
+    assert prereqs.ensure_execution_role(session) == arn
+    role = iam.get_role(RoleName=prereqs.EXECUTION_ROLE_NAME)["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    attached = iam.list_attached_role_policies(RoleName=prereqs.EXECUTION_ROLE_NAME)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [prereqs.EXECUTION_POLICY_ARN]
+    assert is_suite_tagged(iam.list_role_tags(RoleName=prereqs.EXECUTION_ROLE_NAME)["Tags"])
+    document = iam.get_policy_version(PolicyArn=prereqs.EXECUTION_POLICY_ARN, VersionId="v1")
+    assert "ecr:GetAuthorizationToken" in json.dumps(document["PolicyVersion"]["Document"])
+
+
+def test_network_uses_the_default_vpc_and_the_suites_security_group(session):
+    config = prereqs.network(session)
+    assert prereqs.network(session) == config
+    ec2 = session.client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    assert config["subnets"] == sorted(s["SubnetId"] for s in subnets)
+    assert config["assignPublicIp"] == "ENABLED"
+    (group_id,) = config["securityGroups"]
+    groups = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    assert groups[0]["GroupName"] == prereqs.SECURITY_GROUP_NAME and groups[0]["VpcId"] == vpc
+    assert is_suite_tagged(groups[0]["Tags"])
+    assert groups[0]["IpPermissions"] == []
+    named = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [prereqs.SECURITY_GROUP_NAME]}])
+    assert len(named["SecurityGroups"]) == 1
+
+
+def test_network_passes_given_subnets_and_groups_through(session):
+    config = prereqs.network(session, subnets=["subnet-1"], security_groups=["sg-1"], assign_public_ip=False)
+    assert config == {"subnets": ["subnet-1"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}
+
+
+def test_no_default_vpc_is_explained(session):
+    ec2 = session.client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]:
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    ec2.delete_vpc(VpcId=vpc)
+    with pytest.raises(MissingPrerequisite, match="no default VPC: pass subnets"):
+        prereqs.network(session)
