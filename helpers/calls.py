@@ -70,6 +70,19 @@ def compare(recorded: Iterable[str], granted: Iterable[str]) -> tuple[set[str], 
     return recorded - granted, granted - recorded
 
 
+#: Actions authorised without a call of their own, and the calls that need them: tagging at creation
+#: (the create call is authorised for the tag action too) and handing a role to ECS.
+IMPLIED_BY: dict[str, set[str]] = {
+    "ecr:TagResource": {"ecr:CreateRepository"},
+    "ecs:TagResource": {"ecs:CreateCluster", "ecs:RegisterTaskDefinition", "ecs:RunTask", "ecs:CreateService"},
+    "logs:TagResource": {"logs:CreateLogGroup"},
+    "iam:TagRole": {"iam:CreateRole"},
+    "ec2:CreateTags": {"ec2:CreateSecurityGroup"},
+    "secretsmanager:TagResource": {"secretsmanager:CreateSecret"},
+    "iam:PassRole": {"ecs:RegisterTaskDefinition", "ecs:RunTask", "ecs:CreateService"},
+}
+
+
 def implied_actions(path: str | os.PathLike = POLICY_PATH) -> set[str]:
     """Actions granted for what is not an SDK call the recorder can see (statements whose Sid starts "Implied"):
     iam:PassRole (checked when ECS is handed a role), the registry calls the Docker engine makes."""

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 import pytest
 
 from helpers import calls, cleanup, hygiene, local
-from helpers.tags import RUN_ID_TAG_KEY, suite_tags
+from helpers.tags import suite_tags
 from tests.conftest import ROOT
 from tests.faulty import fault_counts, faulty_backend
 from tests.resources import one_of_each, snapshot
@@ -132,6 +132,7 @@ def test_the_policy_grants_exactly_the_operations_the_suite_makes(suite_run):
     implied = calls.implied_actions()
     missing, unused = calls.compare(made, granted)
     assert not missing, f"the suite calls these, iam/fargate-lab-policy.json does not grant them: {sorted(missing)}"
+    unjustified = {a for a in implied if not calls.IMPLIED_BY.get(a, set()) & made}
+    assert not unjustified, f"implied by no call the suite makes: {sorted(unjustified)}"
     unused -= implied
     assert not unused, f"the policy grants these, the suite never calls them: {sorted(unused)}"
-    assert RUN_ID_TAG_KEY  # the run id tag is part of the contract checked above
