@@ -42,7 +42,9 @@ def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | Non
     session.client("secretsmanager").create_secret(Name=name, SecretString="not-a-real-secret", **aws_tags)
     ecs.register_task_definition(
         family=name, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
-        containerDefinitions=[{"name": "app", "image": "busybox", "memory": 512, "essential": True}], **ecs_tags)
+        containerDefinitions=[{"name": "app", "image": "busybox", "memory": 512, "essential": True,
+                               "environment": [{"name": "FARGATE_LAB_SIMULATED_SECONDS", "value": "600"}]}],
+        **ecs_tags)  # a simulated task that keeps RUNNING, so cleanup has one to stop
     ecs.create_service(cluster=name, serviceName=name, taskDefinition=name, desiredCount=desired_count,
                        launchType="FARGATE", networkConfiguration=network(session, group["GroupId"]),
                        propagateTags="SERVICE", **ecs_tags)
