@@ -105,3 +105,35 @@ def test_a_lost_answer_makes_the_client_retry_what_already_happened():
             ecr.create_repository(repositoryName="twice")  # the retry meets what the first attempt created
         assert [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]] == ["twice"]
         assert fault_counts(session)["lost"] == 1
+
+
+def test_a_retried_run_task_starts_one_task(tmp_path):
+    """RunTask is processed, its answer lost, botocore retries it: the client token makes it start one task."""
+    from helpers import prereqs, taskdef, tasks
+
+    with faulty_backend("lost=1,ops=RunTask,max_attempt=1") as session:
+        prereqs.ensure_cluster(session, "lost-answers")
+        role = prereqs.ensure_execution_role(session, allow_create=True)
+        definition = taskdef.fargate_task_definition("lost-answers", "busybox", cpu=256, memory=512,
+                                                     command="sleep 1", execution_role_arn=role)
+        registered = taskdef.register(session, definition)
+        arns = tasks.run_task(session, "lost-answers", registered.arn)
+        ecs = session.client("ecs")
+        everything = [a for status in ("RUNNING", "STOPPED")
+                      for a in ecs.list_tasks(cluster="lost-answers", desiredStatus=status)["taskArns"]]
+        assert fault_counts(session)["lost"] == 1  # the first attempt was processed, its answer lost
+        assert len(arns) == 1 and everything == arns
+
+
+def test_a_retried_push_creates_one_image(tmp_path):
+    """The blob completion and put_image are processed, their answers lost, and retried: still one image."""
+    from helpers import ecr, images
+
+    with faulty_backend("lost=1,ops=CompleteLayerUpload|PutImage,max_attempt=1") as session:
+        built = images.assemble(images.DEFAULT_APP_DIR, "fargate-lab/lost:v1", out_dir=tmp_path / "image",
+                                echo=lambda _: None)
+        ecr.ensure_repository(session, "fargate-lab/lost")
+        result = ecr.push_image(session, built.source, "fargate-lab/lost", "v1", progress=False)
+        details = session.client("ecr").describe_images(repositoryName="fargate-lab/lost")["imageDetails"]
+        assert fault_counts(session)["lost"] >= 2
+        assert [(d["imageDigest"], d.get("imageTags")) for d in details] == [(result.digest, ["v1"])]
