@@ -90,6 +90,7 @@ def ensure_execution_role(session: Any, name: str = EXECUTION_ROLE_NAME, *, allo
         Tags=as_aws(suite_tags(tags), "Key"),
     )["Role"]
     iam.attach_role_policy(RoleName=name, PolicyArn=EXECUTION_POLICY_ARN)
+    iam.get_waiter("role_exists").wait(RoleName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 15})
     return role["Arn"]
 
 

@@ -35,8 +35,9 @@ SERVICE_KEYS = (
     "taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt",
     "registeredBy", "deregisteredAt", "deleteRequestedAt", "tags",
 )
-#: Container-level defaults ECS fills in; equal to "absent" for comparison.
-CONTAINER_DEFAULTS: dict[str, Any] = {"cpu": 0, "essential": True}
+#: Defaults ECS fills in (task and container level); equal to "absent" for comparison.
+TASK_DEFAULTS: dict[str, Any] = {"enableFaultInjection": False}
+CONTAINER_DEFAULTS: dict[str, Any] = {"cpu": 0, "essential": True, "versionConsistency": "enabled"}
 
 
 def default_log_group(family: str) -> str:
@@ -44,13 +45,6 @@ def default_log_group(family: str) -> str:
     return f"/fargate-lab/{family}"
 
 
-def _command(command: str | Sequence[str] | None) -> list[str] | None:
-    """A list is the container's command as is; a string is run by the image's shell."""
-    if command is None:
-        return None
-    if isinstance(command, str):
-        return ["sh", "-c", command]
-    return [str(part) for part in command]
 
 
 def _name_values(values: Mapping[str, Any] | None, value_key: str) -> list[dict[str, str]]:
@@ -81,13 +75,17 @@ def fargate_task_definition(
 ) -> dict:
     """A RegisterTaskDefinition payload for one essential container on Fargate, logging to awslogs.
 
-    ``command``: a list, or a string run with ``sh -c``. ``environment``: name to value.
+    ``command``: a list (arguments to the image's ENTRYPOINT, if it has one), or a string run
+    by the shell (``entryPoint`` ``["sh", "-c"]``, so the image's ENTRYPOINT is replaced). ``environment``: name to value.
     ``secrets``: name to a Secrets Manager or SSM ARN (``valueFrom``). ``region`` is the
     awslogs region; ``register`` fills in the session's when it is None.
     """
     container: dict[str, Any] = {"name": container_name or family, "image": image, "essential": True}
-    if command is not None:
-        container["command"] = _command(command)
+    if isinstance(command, str):  # run by the shell, whatever the image's ENTRYPOINT (as the ECS docs show)
+        container["entryPoint"] = ["sh", "-c"]
+        container["command"] = [command]
+    elif command is not None:
+        container["command"] = [str(part) for part in command]
     if environment:
         container["environment"] = _name_values(environment, "value")
     if secrets:
@@ -315,7 +313,7 @@ def _normalize_container(container: Mapping[str, Any]) -> dict:
 
 def normalize(td: Mapping[str, Any]) -> dict:
     """``td`` without what the service adds (ARN, revision, status, defaults, tags), for comparing revisions."""
-    doc = {k: v for k, v in td.items() if k not in SERVICE_KEYS}
+    doc = {k: v for k, v in td.items() if k not in SERVICE_KEYS and TASK_DEFAULTS.get(k, object()) != v}
     for key in ("cpu", "memory"):
         if doc.get(key) is not None:
             unit = "vcpu" if key == "cpu" else "gb"

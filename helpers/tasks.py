@@ -40,7 +40,12 @@ def _launch(capacity: str) -> dict:
 
 def command_override(container: str, command: str | Sequence[str] | None = None,
                      environment: Mapping[str, Any] | None = None) -> dict:
-    """A RunTask ``overrides`` for one container's command (a string runs with ``sh -c``) and environment."""
+    """A RunTask ``overrides`` for one container's command and environment.
+
+    An override cannot change the entryPoint: a string becomes ``["sh", "-c", command]``, which
+    runs in the shell only for an image without ENTRYPOINT (or a definition whose entryPoint is
+    ``["sh", "-c"]``, then pass the string in a one-element list).
+    """
     override: dict[str, Any] = {"name": container}
     if command is not None:
         override["command"] = ["sh", "-c", command] if isinstance(command, str) else [str(c) for c in command]
@@ -268,9 +273,14 @@ def describe(session: Any, cluster: str, task_arns: Sequence[str],
 
 
 def _progress(total: int, show: bool):
-    from tqdm.auto import tqdm
+    """A text progress line on stdout: it refreshes live in Jupyter and a terminal, and an executed
+    notebook (papermill) keeps its last state, which a widget would not."""
+    import sys
 
-    return tqdm(total=total, desc="tasks stopped", unit="task", disable=not show, leave=True)
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="tasks stopped", unit="task", disable=not show, leave=True, file=sys.stdout,
+                dynamic_ncols=False, ncols=100)
 
 
 def _status_line(results: Sequence[TaskResult]) -> str:

@@ -146,14 +146,15 @@ def test_payload_shape():
     container = payload["containerDefinitions"][0]
     assert payload["cpu"] == "256" and payload["memory"] == "512" and payload["networkMode"] == "awsvpc"
     assert payload["runtimePlatform"] == {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}
-    assert container["command"] == ["sh", "-c", "echo hi"]
+    assert (container["entryPoint"], container["command"]) == (["sh", "-c"], ["echo hi"])
     assert container["environment"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
     assert container["portMappings"] == [{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}]
     assert container["logConfiguration"]["options"] == {"awslogs-group": "/fargate-lab/demo",
                                                         "awslogs-stream-prefix": "ecs"}
     assert payload["ephemeralStorage"] == {"sizeInGiB": 30}
     assert {t["key"] for t in payload["tags"]} >= {SUITE_TAG_KEY}
-    assert td(command=["echo", "a b"])["containerDefinitions"][0]["command"] == ["echo", "a b"]
+    listed = td(command=["echo", "a b"])["containerDefinitions"][0]
+    assert listed["command"] == ["echo", "a b"] and "entryPoint" not in listed
 
 
 def test_invalid_definition_is_rejected_before_any_call():
@@ -195,7 +196,9 @@ def test_normalize_ignores_what_the_service_adds():
                      compatibilities=["EC2", "FARGATE"], registeredAt="2026-01-01", volumes=[],
                      placementConstraints=[], requiresAttributes=[{"name": "ecs.capability.task-eni"}])
     container = described["containerDefinitions"][0] = dict(described["containerDefinitions"][0])
-    container.update(cpu=0, essential=True, environment=[], mountPoints=[], volumesFrom=[], systemControls=[])
+    container.update(cpu=0, essential=True, environment=[], mountPoints=[], volumesFrom=[], systemControls=[],
+                     versionConsistency="enabled")
+    described["enableFaultInjection"] = False
     assert taskdef.diff(described, td()) == ""
 
 

@@ -92,3 +92,21 @@ class Executor(Protocol):
 
     def cleanup(self) -> None:
         """Remove everything this executor started (backend reset or shutdown)."""
+
+
+def awslogs_stream(task_definition: dict, container_name: str, task_id: str) -> tuple[str, str] | None:
+    """(group, stream) of a container's awslogs output: ``prefix/container/task-id``; None without awslogs."""
+    for container in task_definition.get("containerDefinitions") or []:
+        if container.get("name") != container_name:
+            continue
+        config = container.get("logConfiguration") or {}
+        if config.get("logDriver") != "awslogs":
+            return None
+        options = config.get("options") or {}
+        group = options.get("awslogs-group")
+        prefix = options.get("awslogs-stream-prefix")
+        if not group:
+            return None
+        stream = f"{prefix}/{container_name}/{task_id}" if prefix else task_id
+        return group, stream
+    return None

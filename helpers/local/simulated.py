@@ -24,13 +24,16 @@ from helpers.local.executor import (
     ContainerState,
     LaunchRequest,
     TaskState,
+    awslogs_stream,
 )
 
 SIMULATED_NOTE = "[simulated by the embedded backend: no container ran]"
 DEFAULT_SECONDS = 3.0
-#: Phase lengths in seconds: PROVISIONING, PENDING (image pull), then from stop request to STOPPED.
+#: Phase lengths in seconds: PROVISIONING, PENDING (image pull), ACTIVATING, then from the containers' exit (or a
+#: stop request) to STOPPED, through DEACTIVATING, STOPPING and DEPROVISIONING in equal thirds.
 PROVISIONING_SECONDS = 0.3
 PULL_SECONDS = 0.3
+ACTIVATING_SECONDS = 0.1
 STOPPING_SECONDS = 0.3
 
 
@@ -143,12 +146,13 @@ class SimulatedExecutor:
         """When the containers exit on their own (None for a task that runs until stopped)."""
         if plan.run_seconds is None:
             return None
-        started = plan.launched_at + timedelta(seconds=PROVISIONING_SECONDS + PULL_SECONDS)
+        started = plan.launched_at + timedelta(seconds=PROVISIONING_SECONDS + PULL_SECONDS + ACTIVATING_SECONDS)
         return started + timedelta(seconds=plan.run_seconds)
 
     def _state_at(self, plan: _Plan, now: datetime) -> TaskState:
         pull_started = plan.launched_at + timedelta(seconds=PROVISIONING_SECONDS)
-        started = pull_started + timedelta(seconds=PULL_SECONDS)
+        pulled = pull_started + timedelta(seconds=PULL_SECONDS)
+        started = pulled + timedelta(seconds=ACTIVATING_SECONDS)
         names = list(plan.exit_codes)
         state = TaskState(simulated=True, containers={n: ContainerState(name=n) for n in names})
         exited = self._natural_stop(plan)
@@ -162,9 +166,12 @@ class SimulatedExecutor:
             return state
         state.pull_started_at = pull_started
         state.last_status = "PENDING"
+        if now < pulled:
+            return state
+        state.pull_stopped_at = pulled
+        state.last_status = "ACTIVATING"
         if now < started:
             return state
-        state.pull_stopped_at = started
         state.started_at = started
         state.last_status = "RUNNING"
         for container in state.containers.values():
@@ -185,8 +192,8 @@ class SimulatedExecutor:
             state.stopped_reason = "Essential container in task exited"
         stopped = stopping_at + timedelta(seconds=STOPPING_SECONDS)
         if now < stopped:
-            state.last_status = "DEACTIVATING" if now < stopping_at + timedelta(seconds=STOPPING_SECONDS / 2) \
-                else "STOPPING"
+            third = (now - stopping_at) / timedelta(seconds=STOPPING_SECONDS / 3)
+            state.last_status = ("DEACTIVATING", "STOPPING", "DEPROVISIONING")[min(2, int(third))]
             return state
         state.execution_stopped_at = stopping_at
         state.stopped_at = stopped
@@ -242,33 +249,15 @@ def _ms(moment: datetime) -> int:
 
 
 def _command(request: LaunchRequest, name: str) -> str:
-    command = None
+    """What the container would run: its entryPoint and command (an override replaces the command)."""
+    definition = next((c for c in request.task_definition.get("containerDefinitions") or []
+                       if c.get("name") == name), {})
+    command = definition.get("command")
     for override in (request.overrides or {}).get("containerOverrides") or []:
         if override.get("name") == name and override.get("command"):
             command = override["command"]
-    if command is None:
-        for container in request.task_definition.get("containerDefinitions") or []:
-            if container.get("name") == name:
-                command = container.get("command")
-    return " ".join(command) if command else "(the image's default command)"
-
-
-def awslogs_stream(task_definition: dict, container_name: str, task_id: str) -> tuple[str, str] | None:
-    """(group, stream) of a container's awslogs output: ``prefix/container/task-id``; None without awslogs."""
-    for container in task_definition.get("containerDefinitions") or []:
-        if container.get("name") != container_name:
-            continue
-        config = container.get("logConfiguration") or {}
-        if config.get("logDriver") != "awslogs":
-            return None
-        options = config.get("options") or {}
-        group = options.get("awslogs-group")
-        prefix = options.get("awslogs-stream-prefix")
-        if not group:
-            return None
-        stream = f"{prefix}/{container_name}/{task_id}" if prefix else task_id
-        return group, stream
-    return None
+    words = [*(definition.get("entryPoint") or []), *(command or [])]
+    return " ".join(words) if words else "(the image's default command)"
 
 
 def _awslogs_target(request: LaunchRequest, name: str) -> tuple[str, str] | None:

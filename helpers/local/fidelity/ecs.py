@@ -35,6 +35,8 @@ _lock = threading.RLock()
 _local = threading.local()  # per request: the RunTask client token, ListTasks' default filter
 _tokens: dict[tuple[str, str, str], list[str]] = {}
 _executor: dict[str, Executor] = {}
+#: Tasks launched here and not yet STOPPED: synced before CloudWatch Logs reads too (their log lines appear in time).
+_live: dict[str, Any] = {}
 
 
 # -- the executor -------------------------------------------------------------------------------------
@@ -164,13 +166,6 @@ def _task_definition_document(td: Any) -> dict:
     return {k: v for k, v in doc.items() if v is not None}
 
 
-def _overrides_for(container: str, overrides: dict) -> dict:
-    for override in overrides.get("containerOverrides") or []:
-        if override.get("name") == container:
-            return override
-    return {}
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -204,6 +199,7 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     task._lab_status = "PROVISIONING"
     task._lab_final = False
     task._lab_failed = None
+    _live[task.id] = task
 
     document = _task_definition_document(td)
     failure = _initialization_failure(task, document)
@@ -220,7 +216,13 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
         resolve_image=resolve_image,
         group=task.group or "",
     )
-    executor().launch(request)
+    try:
+        executor().launch(request)
+    except LookupError as exc:  # the image cannot be found: what ECS reports after its pull retries
+        task._lab_failed = (_now(), f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {exc}")
+    except Exception as exc:  # noqa: BLE001 - the task fails to start; RunTask itself still answers
+        log.exception("launch of task %s failed", task.id)
+        task._lab_failed = (_now(), f"TaskFailedToStart: the embedded backend could not start the task: {exc}")
 
 
 def _availability_zone(backend: Any, networking: dict | None) -> str | None:
@@ -296,6 +298,9 @@ def sync(task: Any) -> None:
             state = executor().state(task.id)
         except KeyError:
             return
+        except Exception:  # noqa: BLE001 - an executor's hiccup keeps the last state, DescribeTasks still answers
+            log.exception("state of task %s failed", task.id)
+            return
     task._lab_status = state.last_status
     for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
                  "stopped_at", "stop_code", "stopped_reason"):
@@ -317,6 +322,7 @@ def sync(task: Any) -> None:
     if state.last_status == "STOPPED":
         task._lab_final = True
         task.version = 2
+        _live.pop(task.id, None)
         if not task._lab_failed:
             try:
                 executor().forget(task.id)
@@ -452,6 +458,12 @@ def _patch_run_task(backend_cls: type) -> None:
             if not launch_type and not strategy:
                 strategy = self._get_cluster(cluster_str).default_capacity_provider_strategy
             providers = [s.get("capacityProvider") for s in strategy or []]
+            associated = self._get_cluster(cluster_str).capacity_providers or []
+            if capacity_provider_strategy and any(p not in associated for p in providers):
+                raise InvalidParameterException(
+                    "The specified capacity provider strategy cannot contain a capacity provider that is not "
+                    "associated with the cluster. Associate the capacity provider with the cluster or specify a "
+                    "valid capacity provider and try again.")
             wants_fargate = launch_type == "FARGATE" or any(p in FARGATE_PROVIDERS for p in providers)
             if wants_fargate and "FARGATE" not in (td.requires_compatibilities or []):
                 raise InvalidParameterException("Task definition does not support launch_type FARGATE.")
@@ -581,9 +593,27 @@ def _patch_responses() -> None:
     EC2ContainerServiceResponse.list_tasks = list_tasks
 
 
+def _patch_logs_reads() -> None:
+    """Reading a log stream first brings every live task up to date, so its log lines are there."""
+    from moto.logs.models import LogsBackend
+
+    def synced(original: Any) -> Any:
+        def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with _lock:
+                for task in list(_live.values()):
+                    sync(task)
+            return original(self, *args, **kwargs)
+
+        return read
+
+    LogsBackend.get_log_events = synced(LogsBackend.get_log_events)
+    LogsBackend.filter_log_events = synced(LogsBackend.filter_log_events)
+
+
 def _reset() -> None:
     with _lock:
         _tokens.clear()
+        _live.clear()
         current = _executor.get("current")
         if current is not None:
             current.cleanup()
@@ -602,5 +632,6 @@ def apply() -> None:
     _patch_describe_list_stop(EC2ContainerServiceBackend)
     _patch_last_status()
     _patch_responses()
+    _patch_logs_reads()
     hooks.ON_RESET.append(_reset)
     hooks.ON_SHUTDOWN.append(_shutdown)

@@ -1,0 +1,59 @@
+"""Price List parsing against a recorded answer's shape; the fallback on a backend without a pricing service."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import cost, pricing
+from tests.conftest import FIXTURES
+
+RECORDED = json.loads((FIXTURES / "pricing" / "get_products_amazonecs.json").read_text())
+
+
+@pytest.mark.parametrize("usage_type, expected", [
+    ("USE1-Fargate-vCPU-Hours:perCPU", ("linux_x86", "vcpu")),
+    ("Fargate-GB-Hours", ("linux_x86", "gb")),
+    ("EUC1-Fargate-ARM-vCPU-Hours:perCPU", ("linux_arm", "vcpu")),
+    ("USE1-Fargate-Windows-GB-Hours", ("windows_x86", "gb")),
+    ("USE1-Fargate-Windows-OS-Hours:perCPU", ("", "windows_os_license")),
+    ("USE1-Fargate-EphemeralStorage-GB-Hours", ("", "ephemeral_storage")),
+    ("USE1-SpotUsage-Fargate-vCPU-Hours:perCPU", None),
+    ("USE1-DataTransfer-Regional-Bytes", None),
+])
+def test_classify_usage_type(usage_type, expected):
+    assert pricing.classify_usage_type(usage_type) == expected
+
+
+def test_parse_recorded_answer():
+    prices = pricing.parse_price_list(RECORDED["PriceList"])
+    assert set(prices["region"]) == {"us-east-1", "eu-central-1", "ap-northeast-1"}  # location maps to a region
+    assert not prices["usage_type"].str.contains("Spot|DataTransfer").any()
+    use1 = prices[prices["region"] == "us-east-1"].set_index("usage_type")["usd"]
+    assert use1["USE1-Fargate-vCPU-Hours:perCPU"] == pytest.approx(0.04048)
+    assert use1["USE1-Fargate-ARM-GB-Hours"] == pytest.approx(0.00356)
+
+
+def test_rates_from_the_answer_price_like_the_table_and_merge_over_it():
+    found = pricing.rates_from_prices(pricing.parse_price_list(RECORDED["PriceList"]))
+    assert len(found["us-east-1"]) == len(found["eu-central-1"]) == len(pricing.FIGURES)
+    assert found["ap-northeast-1"] == {("linux_x86", "vcpu"): pytest.approx(0.05056)}  # an incomplete answer
+    table, counts = pricing.merge_rates(cost.price_table(), found)
+    assert counts == {"us-east-1": 8, "eu-central-1": 8, "ap-northeast-1": 1}
+    assert cost.fargate_task_cost(256, 512, 600, table=table) == pytest.approx(0.0020570833, abs=1e-10)
+    windows = cost.fargate_hourly_rate(1024, 2048, os_family="WINDOWS_SERVER_2022_CORE", table=table)
+    assert windows == pytest.approx(0.09148 + 2 * 0.01005 + 0.046)
+    tokyo, shipped = table["regions"]["ap-northeast-1"], cost.price_table()["regions"]["ap-northeast-1"]
+    assert tokyo["linux_x86"]["vcpu"] == pytest.approx(0.05056) and tokyo["linux_arm"] == shipped["linux_arm"]
+    assert cost.price_table()["regions"]["us-east-1"]["linux_x86"]["vcpu"] == 0.04048  # the shipped table unchanged
+    partial_new, _ = pricing.merge_rates(cost.price_table(), {"sa-east-1": {("linux_x86", "vcpu"): 0.0696}})
+    assert "sa-east-1" not in partial_new["regions"]  # a new region needs every figure
+
+
+def test_refresh_falls_back_to_the_shipped_table_and_says_so(session):
+    table, sources = pricing.refresh_price_table(session, ["us-east-1", "sa-east-1"])
+    assert table["regions"]["us-east-1"] == cost.price_table()["regions"]["us-east-1"]
+    by_region = sources.set_index("region")["source"]
+    assert by_region["us-east-1"].startswith("shipped table") and "Price List API unavailable" in by_region["us-east-1"]
+    assert "unknown" in by_region["sa-east-1"]
