@@ -30,7 +30,10 @@ ECR_GB_MONTH = 0.10
 LOGS_GB_MONTH = 0.03
 SECRET_MONTH = 0.40
 DAYS_PER_MONTH = 365 / 12
-COLUMNS = ["kind", "name", "id", "run_id", "cost_per_day_usd", "note"]
+COLUMNS = ["kind", "region", "name", "id", "run_id", "cost_per_day_usd", "note"]
+#: Regions searched besides the session's when none are given: those the lab's notebooks use by default
+#: (04_cost_and_state builds its demo fleet in both).
+LAB_REGIONS = ("us-east-1", "eu-west-1")
 #: Error codes that mean "it is gone already": deleting it again is a success.
 GONE = {
     "ServiceNotFoundException", "ServiceNotActiveException", "ClusterNotFoundException", "ResourceNotFoundException",
@@ -51,9 +54,21 @@ class Resource:
     cost_per_day_usd: float = 0.0
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    region: str = ""
 
     def row(self) -> dict[str, Any]:
         return {c: getattr(self, c) for c in COLUMNS}
+
+
+class _Regional:
+    """The session's clients in one region (what every finder and deleter needs: ``client`` and ``region_name``)."""
+
+    def __init__(self, session: boto3.Session, region: str) -> None:
+        self.session = session
+        self.region_name = region
+
+    def client(self, name: str) -> Any:
+        return self.session.client(name, region_name=self.region_name)
 
 
 def _tag(tags: Any, key: str) -> str:
@@ -228,11 +243,27 @@ def _find_repositories(session: boto3.Session) -> list[Resource]:
     return found
 
 
-def find(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str] | None = None) -> list[Resource]:
-    """Every suite-tagged resource on the backend (optionally of one run, of some kinds), in deletion order."""
+def find(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str] | None = None,
+         regions: Iterable[str] | None = None) -> list[Resource]:
+    """Every suite-tagged resource on the backend (optionally of one run, of some kinds), in deletion order.
+
+    ``regions``: where to look (default: the session's region and LAB_REGIONS); IAM roles are global.
+    """
     kinds = _check_kinds(kinds)
     _check_run_id(run_id)
-    clusters = [c for c in _clusters(session) if c.get("status") != "INACTIVE"]
+    regions = _check_regions(session, regions)
+    found: list[Resource] = []
+    for index, region in enumerate(regions):
+        for resource in _find_in(_Regional(session, region), kinds if index == 0 else kinds - {"role"}):
+            resource.region = "global" if resource.kind == "role" else region
+            found.append(resource)
+    found.sort(key=lambda r: KINDS.index(r.kind))  # stable: regions keep their order within a kind
+    return [r for r in found if run_id is None or r.run_id == run_id]
+
+
+def _find_in(session: Any, kinds: set[str]) -> list[Resource]:
+    clusters = [c for c in _clusters(session) if c.get("status") != "INACTIVE"] if {
+        "service", "task", "cluster"} & kinds else []
     defs = _TaskDefinitions(session)
     services = _find_services(session, clusters, defs) if {"service", "task"} & kinds else []
     finders: dict[str, Callable[[], list[Resource]]] = {
@@ -250,13 +281,13 @@ def find(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str]
             for c in clusters if is_suite_tagged(c.get("tags"))
         ],
     }
-    found = [r for kind in KINDS if kind in kinds for r in finders[kind]()]
-    return [r for r in found if run_id is None or r.run_id == run_id]
+    return [r for kind in KINDS if kind in kinds for r in finders[kind]()]
 
 
-def inventory(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str] | None = None) -> pd.DataFrame:
+def inventory(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str] | None = None,
+              regions: Iterable[str] | None = None) -> pd.DataFrame:
     """What the suite has on the backend now and what each costs per day while it exists (USD)."""
-    return pd.DataFrame([r.row() for r in find(session, run_id, kinds)], columns=COLUMNS)
+    return pd.DataFrame([r.row() for r in find(session, run_id, kinds, regions)], columns=COLUMNS)
 
 
 # ---- deleting: one function per kind; "gone already" is success ---------------------------------------------
@@ -306,8 +337,9 @@ DELETERS: dict[str, Callable[[boto3.Session, Resource], None]] = {
 
 def delete(session: boto3.Session, resource: Resource) -> str:
     """Delete one resource; returns "deleted", "gone already" or "failed: <why>" (never raises for AWS errors)."""
+    region = session.region_name if resource.region in ("", "global") else resource.region
     try:
-        DELETERS[resource.kind](session, resource)
+        DELETERS[resource.kind](_Regional(session, region), resource)
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         message = exc.response["Error"].get("Message", "")
@@ -332,6 +364,18 @@ def _check_run_id(run_id: Any) -> None:
                                                  "(the fargate-lab:run-id tag)")
 
 
+def _check_regions(session: boto3.Session, regions: Iterable[str] | None) -> list[str]:
+    from helpers.session import REGION_PATTERN
+
+    if regions is None:
+        return list(dict.fromkeys([session.region_name or LAB_REGIONS[0], *LAB_REGIONS]))
+    if isinstance(regions, str) or not regions or not all(
+            isinstance(r, str) and REGION_PATTERN.fullmatch(r) for r in regions):
+        raise InvalidParameter("regions", regions, "None (the session's region and the lab's) or a list of region "
+                                                   "codes such as ['us-east-1', 'eu-west-1']")
+    return list(dict.fromkeys(regions))
+
+
 def check_flags(dry_run: Any, confirm: Any) -> None:
     """dry_run and confirm must be real booleans; deleting needs both dry_run=False and confirm=True."""
     if not isinstance(dry_run, bool):
@@ -344,14 +388,15 @@ def check_flags(dry_run: Any, confirm: Any) -> None:
 
 
 def cleanup(session: boto3.Session, dry_run: bool = True, confirm: bool = False, run_id: str | None = None,
-            kinds: Iterable[str] | None = None, progress: bool = True) -> pd.DataFrame:
+            kinds: Iterable[str] | None = None, progress: bool = True,
+            regions: Iterable[str] | None = None) -> pd.DataFrame:
     """List (dry run, the default) or delete, in dependency order, everything the suite created.
 
     Returns a table: kind, name, id, run_id, cost_per_day_usd, note, action ("would delete",
     "deleted", "gone already" or "failed: ..."). Deleting needs ``dry_run=False, confirm=True``.
     """
     check_flags(dry_run, confirm)
-    resources = find(session, run_id, kinds)
+    resources = find(session, run_id, kinds, regions)
     rows = []
     for resource in tqdm(resources, desc="cleanup", disable=not progress or dry_run or not resources):
         action = "would delete" if dry_run else delete(session, resource)

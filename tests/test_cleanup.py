@@ -84,6 +84,8 @@ def test_what_is_gone_already_is_not_an_error(session):
     ({"kinds": ["bucket"]}, "kinds"),
     ({"kinds": "repository"}, "kinds"),
     ({"run_id": 42}, "run_id"),
+    ({"regions": "eu-west-1"}, "regions"),
+    ({"regions": ["mars-1"]}, "regions"),
 ])
 def test_bad_arguments_name_the_parameter_and_touch_nothing(session, kwargs, name):
     one_of_each(session, "kept", suite_tags())
@@ -91,3 +93,24 @@ def test_bad_arguments_name_the_parameter_and_touch_nothing(session, kwargs, nam
     with pytest.raises(InvalidParameter, match=f"parameter '{name}'"):
         cleanup.cleanup(session, **kwargs)
     assert everything(session) == before
+
+
+def test_every_lab_region_is_searched_and_roles_once(session):
+    import helpers
+
+    west = helpers.connect(backend="local", region="eu-west-1")
+    one_of_each(session, "in-the-east", suite_tags())
+    one_of_each(west, "in-the-west", suite_tags())
+    table = cleanup.inventory(session)
+    assert set(table.loc[table.name == "in-the-west", "region"]) == {"eu-west-1", "global"}
+    assert set(table.loc[table.kind == "role", "name"]) == {"in-the-east", "in-the-west"}
+    assert len(table[table.kind == "role"]) == 2  # IAM is global: listed once, not once per region
+    east_only = cleanup.inventory(session, regions=["us-east-1"])
+    assert "in-the-west" not in set(east_only[east_only.kind != "role"].name)
+    done = cleanup.cleanup(session, dry_run=False, confirm=True, progress=False)
+    assert set(done.action) == {"deleted"} and cleanup.inventory(session).empty
+    assert snapshot_names(west, "repository") == set() and snapshot_names(session, "repository") == set()
+
+
+def snapshot_names(session, kind: str) -> set[str]:
+    return everything(session)[kind]
