@@ -31,7 +31,7 @@ from tests.conftest import ROOT
 from tests.faulty import fault_counts, faulty_backend
 from tests.resources import one_of_each, snapshot
 
-FAULTS = "throttle=0.3,error=0.05,slow=0.05,slow_seconds=0.5,seed=8"
+FAULTS = "throttle=0.3,error=0.03,slow=0.03,slow_seconds=0.3,seed=8"
 RUN_ID = "suite-run-test"
 #: Kinds whose snapshot entries are resources cleanup handles by name (tasks and images are checked apart).
 NAMED_KINDS = ("cluster", "service", "task definition", "log group", "security group", "role", "secret",
@@ -64,13 +64,30 @@ def task_tags(session, snapshot_tasks: set[str]) -> dict[str, bool]:
     """Whether each task (running or stopped) carries the suite's tags."""
     from helpers.tags import is_suite_tagged
 
-    ecs = session.client("ecs")
     result = {}
-    for arn in snapshot_tasks:
+    for name in snapshot_tasks:
+        region, arn = name.split("/", 1)
         cluster = arn.split("/")[1]
+        ecs = regional(session, region).client("ecs")
         task = ecs.describe_tasks(cluster=cluster, tasks=[arn], include=["TAGS"])["tasks"][0]
         result[arn] = is_suite_tagged(task.get("tags"))
     return result
+
+
+def regional(session, region: str):
+    from helpers.session import LabSession
+
+    return LabSession(backend="local", endpoint_url=session.endpoint_url, region_name=region, **local.CREDENTIALS)
+
+
+def snapshot_all(session) -> dict:
+    """The snapshot of every region the lab uses, kind by kind, names prefixed by region."""
+    merged: dict = {}
+    for region in cleanup.LAB_REGIONS:
+        for kind, names in snapshot(regional(session, region)).items():
+            prefix = "" if kind == "role" else f"{region}/"
+            merged.setdefault(kind, set()).update(f"{prefix}{n}" for n in names)
+    return merged
 
 
 @pytest.fixture(scope="module")
@@ -81,17 +98,20 @@ def suite_run(tmp_path_factory) -> SuiteRun:
         port = urlparse(session.endpoint_url).port
         env = dict(os.environ, FARGATE_LAB_PORT=str(port), FARGATE_LAB_RECORD_CALLS=str(record),
                    FARGATE_LAB_RUN_ID=RUN_ID)
-        before = snapshot(session)
+        before = snapshot_all(session)
         run = helpers_run("--out", str(out / "run"), env=env)
-        after = snapshot(session)
+        after = snapshot_all(session)
         found = cleanup.find(session)
         tagged = task_tags(session, after["task"] - before["task"])
         secrets = hygiene.backend_secrets(session) + hygiene.session_secrets(session)
         one_of_each(session, "seeded-for-cleanup", suite_tags())  # not recorded: this session has no recorder
         clean = helpers_run(str(ROOT / "notebooks" / "99_cleanup.ipynb"), "-p", "dry_run", "false",
                             "-p", "confirm", "true", "--out", str(out / "cleanup"), env=env)
-        yield SuiteRun(run, clean, out, record, before, after, snapshot(session), found, cleanup.find(session),
+        yield SuiteRun(run, clean, out, record, before, after, snapshot_all(session), found, cleanup.find(session),
                        secrets, fault_counts(session), local.log_path(port), tagged)
+
+
+pytestmark = pytest.mark.slow
 
 
 def test_the_suite_passes_with_30_percent_throttling(suite_run):
@@ -101,7 +121,7 @@ def test_the_suite_passes_with_30_percent_throttling(suite_run):
 
 
 def test_everything_the_suite_created_carries_its_tags_and_run_id(suite_run):
-    found = {(r.kind, r.name) for r in suite_run.found}
+    found = {(r.kind, r.name if r.kind == "role" else f"{r.region}/{r.name}") for r in suite_run.found}
     for kind in NAMED_KINDS:
         for name in suite_run.after[kind] - suite_run.before[kind]:
             assert (kind, name) in found, f"the suite created {kind} {name!r} without the suite's tags"
