@@ -284,10 +284,15 @@ def _find_in(session: Any, kinds: set[str]) -> list[Resource]:
     return [r for kind in KINDS if kind in kinds for r in finders[kind]()]
 
 
+def table(resources: list[Resource]) -> pd.DataFrame:
+    """Resources as a table: kind, region, name, id, run_id, cost_per_day_usd, note."""
+    return pd.DataFrame([r.row() for r in resources], columns=COLUMNS)
+
+
 def inventory(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str] | None = None,
               regions: Iterable[str] | None = None) -> pd.DataFrame:
     """What the suite has on the backend now and what each costs per day while it exists (USD)."""
-    return pd.DataFrame([r.row() for r in find(session, run_id, kinds, regions)], columns=COLUMNS)
+    return table(find(session, run_id, kinds, regions))
 
 
 # ---- deleting: one function per kind; "gone already" is success ---------------------------------------------
@@ -389,14 +394,16 @@ def check_flags(dry_run: Any, confirm: Any) -> None:
 
 def cleanup(session: boto3.Session, dry_run: bool = True, confirm: bool = False, run_id: str | None = None,
             kinds: Iterable[str] | None = None, progress: bool = True,
-            regions: Iterable[str] | None = None) -> pd.DataFrame:
+            regions: Iterable[str] | None = None, resources: list[Resource] | None = None) -> pd.DataFrame:
     """List (dry run, the default) or delete, in dependency order, everything the suite created.
 
     Returns a table: kind, name, id, run_id, cost_per_day_usd, note, action ("would delete",
     "deleted", "gone already" or "failed: ..."). Deleting needs ``dry_run=False, confirm=True``.
+    ``resources``: what ``find`` returned already (saves finding it again); else found here.
     """
     check_flags(dry_run, confirm)
-    resources = find(session, run_id, kinds, regions)
+    if resources is None:
+        resources = find(session, run_id, kinds, regions)
     rows = []
     for resource in tqdm(resources, desc="cleanup", disable=not progress or dry_run or not resources):
         action = "would delete" if dry_run else delete(session, resource)

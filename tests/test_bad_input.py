@@ -50,6 +50,7 @@ BAD_INPUT = [
     ("99_cleanup.ipynb", {"kinds": "repository"}, "kinds", "a list drawn from"),
     ("99_cleanup.ipynb", {"kinds": ["service", 3]}, "kinds", "a list drawn from"),
     ("99_cleanup.ipynb", {"run_id": 42}, "run_id", "a run id"),
+    ("99_cleanup.ipynb", {"regions": "eu-west-1"}, "regions", "a list of region codes"),
 ]
 
 
