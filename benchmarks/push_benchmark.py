@@ -132,7 +132,7 @@ def main() -> int:
               f"{'met' if api_rate / docker_rate >= 0.5 else 'NOT met'})")
         return 0
     finally:
-        for ref in refs:
+        for ref in [*refs[2:], IMAGE, BASE]:  # children before the base they build on
             try:
                 client.images.remove(ref)
             except Exception:  # noqa: BLE001 - best effort, only what this run created

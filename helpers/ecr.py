@@ -9,6 +9,7 @@ writes the manifest under the tag (``put_image``). A failed layer leaves no tag 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import tempfile
@@ -42,7 +43,8 @@ TAG_MUTABILITY = ("MUTABLE", "IMMUTABLE")
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 #: batch_check_layer_availability and batch_get_image take at most 100 ids a call.
 BATCH = 100
-UPLOAD_THREADS = 4
+#: parallel jobs (each compresses, checks and uploads one blob)
+WORKERS = 3
 
 
 # --- validation -----------------------------------------------------------------------------------------------
@@ -156,6 +158,8 @@ class PushResult:
     method: str  # "api" or "docker"
     source: str = ""
     layers: list[LayerReport] = field(default_factory=list)
+    #: docker push only: the short layer ids Docker reported as pushed
+    layers_pushed_ids: list[str] = field(default_factory=list, repr=False)
 
     @property
     def image_uri(self) -> str:
@@ -175,7 +179,8 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
     """Push ``source`` (a local Docker image, a ``docker save`` archive or an OCI layout directory) to ECR.
 
     Blobs the repository already has are not uploaded; a second push of the same image uploads nothing.
-    The tag is written last (``put_image``), only once every blob is in.
+    Layers are compressed and uploaded in parallel; the tag is written last (``put_image``), only once every
+    blob is in.
     """
     started = time.perf_counter()
     validate_repository_name(repository)
@@ -184,17 +189,15 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
     repo = _repository(ecr, repository)
     existing = _tagged_digest(ecr, repository, tag) if repo.get("imageTagMutability") == "IMMUTABLE" else None
     with images.open_source(source, client) as image, tempfile.TemporaryDirectory(prefix="fargate-lab-push-") as tmp:
-        plan = _Plan(image, Path(tmp), progress)
-        plan.describe()
-        if existing and existing != plan.manifest_digest():
-            raise ImageTagAlreadyExists(
-                f"the tag {tag!r} already names image {existing[:19]}... in the IMMUTABLE repository {repository!r}; "
-                "nothing was pushed. Push under a new tag (for example a version number)."
-            )
-        wanted = plan.blob_digests()
-        available = _available(ecr, repository, wanted)
-        missing = [d for d in dict.fromkeys(wanted) if d not in available]
-        uploaded = _upload_all(ecr, repository, plan, missing, progress)
+        plan = _Plan(image, Path(tmp))
+        if existing:  # know the new digest before anything is uploaded
+            plan.compress_all()
+            if existing != plan.manifest_digest():
+                raise ImageTagAlreadyExists(
+                    f"the tag {tag!r} already names image {existing[:19]}... in the IMMUTABLE repository "
+                    f"{repository!r}; nothing was pushed. Push under a new tag (for example a version number)."
+                )
+        uploaded = _Uploader(ecr, repository, plan, progress).run()
         manifest = plan.manifest()
         digest = images.sha256_digest(manifest.encode())
         try:
@@ -209,7 +212,7 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
                 raise
         plan.remember()
         if image.engine_image_id:
-            (client or _engine()).api.tag(image.engine_image_id, repo["repositoryUri"], tag)
+            (client or image.engine_client or _engine()).api.tag(image.engine_image_id, repo["repositoryUri"], tag)
         reports = plan.reports(set(uploaded))
         return PushResult(
             repository=repository, repository_uri=repo["repositoryUri"], tag=tag, digest=digest,
@@ -220,85 +223,65 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
 
 
 class _Plan:
-    """The blobs of one image: digests from the layer cache where known, compressed on demand otherwise."""
+    """The blobs of one image: digests from the source or the layer cache where known, compressed on demand."""
 
-    def __init__(self, image: images.SourceImage, tmp: Path, progress: bool) -> None:
+    def __init__(self, image: images.SourceImage, tmp: Path) -> None:
         self.image = image
         self.tmp = tmp
-        self.progress = progress
         self.cache = images.LayerCache()
-        self.layers: list[dict[str, Any]] = []  # {"digest", "size"} per layer, in order
-        self.config_size: int | None = None
         self.blobs: dict[str, images.Blob] = {}
+        self._lock = threading.Lock()
+        known = [self.cache.get(d) for d in image.diff_ids]
+        config = self.cache.get(image.config_digest)
+        #: per layer: {"digest", "size"} once known, else {} (compressed on demand)
+        self.layers: list[dict[str, Any]] = [dict(k) if k else {} for k in known]
+        self._config_size: int | None = config["size"] if config else None
+        if not all(self.layers):  # what does the source know without compressing?
+            for i, layer in enumerate(image.layers):
+                if layer.compressed:
+                    self.layers[i] = {"digest": layer.digest, "size": layer.size}
 
-    def describe(self) -> None:
-        """Every layer's compressed digest and size, compressing only what neither the source nor the cache knows."""
-        known = [self.cache.get(d) for d in self.image.diff_ids]
-        config = self.cache.get(self.image.config_digest)
-        if all(known) and config and len(known) == len(self.image.diff_ids):
-            self.layers = [{"digest": k["digest"], "size": k["size"]} for k in known]  # type: ignore[index]
-            self.config_size = config["size"]
-            return
-        self.config_size = len(self.image.config)
-        todo = []
-        for i, layer in enumerate(self.image.layers):
-            cached = self.cache.get(layer.diff_id) if layer.diff_id else None
-            if layer.compressed:
-                self.layers.append({"digest": layer.digest, "size": layer.size})
-            elif cached:
-                self.layers.append({"digest": cached["digest"], "size": cached["size"]})
-            else:
-                self.layers.append({})
-                todo.append(i)
-        self._compress(todo)
+    @property
+    def config_size(self) -> int:
+        if self._config_size is None:
+            self._config_size = len(self.image.config)
+        return self._config_size
 
-    def _compress(self, indexes: Iterable[int]) -> None:
-        indexes = [i for i in indexes if i not in self._compressed_indexes()]
-        if not indexes:
-            return
-        layers = self.image.layers
-        total = sum(layers[i].size or 0 for i in indexes)
-        bar = tqdm(total=total, unit="B", unit_scale=True, desc="compressing", disable=not self.progress, leave=False)
-        lock = threading.Lock()
+    def known_digests(self) -> list[str]:
+        return [layer["digest"] for layer in self.layers if layer] + [self.image.config_digest]
 
-        def tick(n: int) -> None:
-            with lock:
-                bar.update(n)
+    def unique_indexes(self) -> list[int]:
+        """One index per distinct layer (an image may hold the same layer twice)."""
+        seen: dict[str, int] = {}
+        for i, diff_id in enumerate(self.image.diff_ids or [str(i) for i in range(len(self.layers))]):
+            seen.setdefault(diff_id, i)
+        return sorted(seen.values())
 
-        def one(i: int) -> None:
-            blob = images.compress_layer(layers[i], self.tmp / f"layer-{i}.gz", tick)
-            self.layers[i] = {"digest": blob.digest, "size": blob.size, "index": i}
+    def blob(self, i: int, tick: Any = None) -> images.Blob:
+        """Layer ``i`` as an uploadable blob, compressing it now when needed."""
+        layer = self.image.layers[i]
+        if layer.compressed:
+            return images.Blob(layer.digest or "", layer.size or 0, layer.open)
+        digest = self.layers[i].get("digest")
+        if digest in self.blobs:
+            return self.blobs[digest]
+        blob = images.compress_layer(layer, self.tmp / f"layer-{i}.gz", tick)
+        with self._lock:
+            if digest and digest != blob.digest:  # another zlib than the one the cache remembers: use the new one
+                self.cache.put(layer.diff_id or "", {"digest": blob.digest, "size": blob.size})
+            for j, diff_id in enumerate(self.image.diff_ids):
+                if diff_id == layer.diff_id:
+                    self.layers[j] = {"digest": blob.digest, "size": blob.size}
             self.blobs[blob.digest] = blob
+        return blob
 
-        try:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                list(pool.map(one, indexes))
-        finally:
-            bar.close()
+    def config_blob(self) -> images.Blob:
+        config = self.image.config
+        return images.Blob(self.image.config_digest, len(config), lambda: io.BytesIO(config))
 
-    def _compressed_indexes(self) -> set[int]:
-        return {layer["index"] for layer in self.layers if "index" in layer}
-
-    def blob_digests(self) -> list[str]:
-        return [layer["digest"] for layer in self.layers] + [self.image.config_digest]
-
-    def blob(self, digest: str) -> images.Blob:
-        """The bytes of ``digest``, compressing its layer now if only its cached digest was known."""
-        if digest == self.image.config_digest:
-            config = self.image.config
-            return images.Blob(digest, len(config), lambda: _BytesReader(config))
-        if digest not in self.blobs:
-            for i, layer in enumerate(self.layers):
-                if layer["digest"] == digest:
-                    if self.image.layers[i].compressed:
-                        source = self.image.layers[i]
-                        self.blobs[digest] = images.Blob(digest, source.size or 0, source.open)
-                    else:
-                        self._compress([i])
-                    break
-        if digest not in self.blobs:  # compression gave another digest than the cache remembered (other zlib)
-            raise PushFailed(f"recompressing a layer gave another digest than {digest}; clear {self.cache.path}")
-        return self.blobs[digest]
+    def compress_all(self) -> None:
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            list(pool.map(self.blob, [i for i in self.unique_indexes() if not self.layers[i]]))
 
     def manifest(self) -> str:
         return json.dumps({
@@ -322,24 +305,59 @@ class _Plan:
         rows = [LayerReport(layer["digest"], layer["size"], "uploaded" if layer["digest"] in uploaded else "skipped")
                 for layer in self.layers]
         config = self.image.config_digest
-        rows.append(LayerReport(config, self.config_size or 0, "uploaded" if config in uploaded else "skipped", "config"))
+        rows.append(LayerReport(config, self.config_size, "uploaded" if config in uploaded else "skipped", "config"))
         return rows
 
 
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        import io
+class _Uploader:
+    """Compress, check and upload each needed blob; jobs overlap, so one layer uploads while the next compresses."""
 
-        self._io = io.BytesIO(data)
+    def __init__(self, ecr: Any, repository: str, plan: _Plan, progress: bool) -> None:
+        self.ecr, self.repository, self.plan = ecr, repository, plan
+        self.sent: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.bar = tqdm(total=0, unit="B", unit_scale=True, desc="uploading", disable=not progress)
 
-    def read(self, n: int = -1) -> bytes:
-        return self._io.read(n)
+    def run(self) -> dict[str, int]:
+        available = _available(self.ecr, self.repository, self.plan.known_digests())
+        jobs = [i for i in self.plan.unique_indexes()
+                if not self.plan.layers[i] or self.plan.layers[i]["digest"] not in available]
+        config_needed = self.plan.image.config_digest not in available
+        try:
+            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                futures = [pool.submit(self._layer, i, bool(self.plan.layers[i])) for i in jobs]
+                if config_needed:
+                    futures.append(pool.submit(lambda: self._send(self.plan.config_blob())))
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)  # one blob failed: start no other
+                    raise
+        except ClientError as exc:
+            raise PushFailed(f"uploading a layer to {self.repository!r} failed, so no tag was written: "
+                             f"{exc.response['Error'].get('Message') or exc}") from exc
+        finally:
+            self.bar.close()
+        return self.sent
 
-    def __enter__(self) -> _BytesReader:
-        return self
+    def _layer(self, i: int, checked: bool) -> None:
+        blob = self.plan.blob(i)
+        if not checked and blob.digest in _available(self.ecr, self.repository, [blob.digest]):
+            return
+        self._send(blob)
 
-    def __exit__(self, *exc: object) -> None:
-        self._io.close()
+    def _send(self, blob: images.Blob) -> None:
+        with self.lock:
+            self.bar.total += blob.size
+            self.bar.refresh()
+        if _upload_blob(self.ecr, self.repository, blob, self._tick):
+            with self.lock:
+                self.sent[blob.digest] = blob.size
+
+    def _tick(self, n: int) -> None:
+        with self.lock:
+            self.bar.update(n)
 
 
 def _tagged_digest(ecr: Any, repository: str, tag: str) -> str | None:
@@ -357,35 +375,6 @@ def _available(ecr: Any, repository: str, digests: list[str]) -> set[str]:
         answer = ecr.batch_check_layer_availability(repositoryName=repository, layerDigests=unique[start:start + BATCH])
         found |= {layer["layerDigest"] for layer in answer.get("layers", []) if layer.get("layerAvailability") == "AVAILABLE"}
     return found
-
-
-def _upload_all(ecr: Any, repository: str, plan: _Plan, missing: list[str], progress: bool) -> dict[str, int]:
-    """Upload each missing blob; {digest: bytes} of what was sent. Any failure stops the push before put_image."""
-    if not missing:
-        return {}
-    blobs = [plan.blob(d) for d in missing]
-    bar = tqdm(total=sum(b.size for b in blobs), unit="B", unit_scale=True, desc="uploading", disable=not progress)
-    lock = threading.Lock()
-    sent: dict[str, int] = {}
-
-    def tick(n: int) -> None:
-        with lock:
-            bar.update(n)
-
-    def one(blob: images.Blob) -> None:
-        if _upload_blob(ecr, repository, blob, tick):
-            sent[blob.digest] = blob.size
-
-    try:
-        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
-            for future in [pool.submit(one, blob) for blob in blobs]:
-                future.result()
-    except ClientError as exc:
-        raise PushFailed(f"uploading a layer to {repository!r} failed, so no tag was written: "
-                         f"{exc.response['Error'].get('Message') or exc}") from exc
-    finally:
-        bar.close()
-    return sent
 
 
 def _upload_blob(ecr: Any, repository: str, blob: images.Blob, tick: Any) -> bool:
@@ -428,11 +417,15 @@ def _engine() -> Any:
 
 def docker_push(session: boto3.Session, image: str, repository: str, tag: str, *, progress: bool = True,
                 client: Any | None = None) -> PushResult:
-    """``docker tag`` + ``docker push`` to the repository, logged in with ECR's token (never printed or kept)."""
+    """``docker tag`` + ``docker push`` to the repository, logged in with ECR's token (never printed or kept).
+
+    The registry is the one the repository URI names (ECR's, or the embedded backend's). The result lists
+    each blob from the manifest ECR holds afterwards (compressed sizes, as ``push_image`` reports them).
+    """
     started = time.perf_counter()
     validate_repository_name(repository)
     validate_tag(tag)
-    client = client or _engine_or_explain()
+    client = images.for_long_calls(client or _engine_or_explain())
     import docker.errors
 
     try:
@@ -447,7 +440,32 @@ def docker_push(session: boto3.Session, image: str, repository: str, tag: str, *
     stream = client.api.push(uri, tag=tag, stream=True, decode=True,
                              auth_config={"username": username, "password": password})
     del password
-    return _follow_push(stream, repository, uri, tag, image, progress, started)
+    result = _follow_push(stream, repository, uri, tag, image, progress, started)
+    return _with_blobs(ecr, result, client.api.inspect_image(image)["RootFS"]["Layers"])
+
+
+def _with_blobs(ecr: Any, result: PushResult, diff_ids: list[str]) -> PushResult:
+    """Fill in each blob of a ``docker push`` from the manifest ECR now holds, in compressed bytes as ``push_image``.
+
+    Docker names a layer in its progress by its diff_id's first 12 hex digits; the manifest lists the layers in
+    the same order. Docker does not report the config blob: it counts as uploaded when any layer was.
+    """
+    answer = ecr.batch_get_image(repositoryName=result.repository, imageIds=[{"imageDigest": result.digest}])
+    if not answer.get("images"):
+        return result
+    manifest = json.loads(answer["images"][0]["imageManifest"])
+    pushed = set(result.layers_pushed_ids)
+    rows = [LayerReport(layer["digest"], int(layer["size"]), "uploaded" if diff_id[7:19] in pushed else "skipped")
+            for diff_id, layer in zip(diff_ids, manifest.get("layers", []), strict=False)]
+    config = manifest.get("config", {})
+    rows.append(LayerReport(config.get("digest", ""), int(config.get("size", 0)),
+                            "uploaded" if pushed else "skipped", "config"))
+    uploaded = [row for row in rows if row.status == "uploaded"]
+    result.layers = rows
+    result.bytes_uploaded = sum(row.size for row in uploaded)
+    result.layers_uploaded = len(uploaded)
+    result.layers_skipped = len(rows) - len(uploaded)
+    return result
 
 
 def _follow_push(stream: Iterable[dict], repository: str, uri: str, tag: str, image: str, progress: bool,
@@ -473,7 +491,7 @@ def _follow_push(stream: Iterable[dict], repository: str, uri: str, tag: str, im
                 done[layer] = max(current, done.get(layer, 0))
             if layer and status == "Pushed":
                 pushed.add(layer)
-            elif layer and status in ("Layer already exists", "Mounted from"):
+            elif layer and (status == "Layer already exists" or status.startswith("Mounted from")):
                 skipped.add(layer)
             if "aux" in event and "Digest" in event["aux"]:
                 digest = event["aux"]["Digest"]
@@ -481,10 +499,12 @@ def _follow_push(stream: Iterable[dict], repository: str, uri: str, tag: str, im
         bar.close()
     if digest is None:
         raise PushFailed(f"docker push to {uri}:{tag} ended without a digest")
-    return PushResult(repository=repository, repository_uri=uri, tag=tag, digest=digest,
-                      bytes_uploaded=sum(done.get(layer, 0) for layer in pushed), layers_uploaded=len(pushed),
-                      layers_skipped=len(skipped), seconds=time.perf_counter() - started, method="docker",
-                      source=f"local Docker image {image}")
+    result = PushResult(repository=repository, repository_uri=uri, tag=tag, digest=digest,
+                        bytes_uploaded=sum(done.get(layer, 0) for layer in pushed), layers_uploaded=len(pushed),
+                        layers_skipped=len(skipped), seconds=time.perf_counter() - started, method="docker",
+                        source=f"local Docker image {image}")
+    result.layers_pushed_ids = sorted(pushed)
+    return result
 
 
 PUSH_METHODS = ("api", "docker")

@@ -29,6 +29,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,6 +50,16 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 GZIP_MAGIC = b"\x1f\x8b"
+
+
+#: seconds a Docker API call may wait for the engine (builds, saves and pushes stream for long on a busy machine)
+ENGINE_TIMEOUT = 600
+
+
+def for_long_calls(client: Any) -> Any:
+    """``client`` with a read timeout fit for builds, saves and pushes (an engine client's default is seconds)."""
+    client.api.timeout = max(client.api.timeout or 0, ENGINE_TIMEOUT)
+    return client
 
 
 def sha256_digest(data: bytes) -> str:
@@ -104,36 +115,29 @@ class Layer:
     compressed: bool
     digest: str | None = None  # the blob's digest, when the source holds it compressed
     size: int | None = None  # the blob's size in the source
+    verified: bool = False  # the tar's sha256 was already checked against diff_id (no need to hash it again)
 
 
 @dataclass
 class SourceImage:
-    """What a push needs from an image: its config, its layers, and where it came from."""
+    """What a push needs from an image: its config, its layers, and where it came from (read on first use)."""
 
     description: str
     config_digest: str
     diff_ids: list[str]
-    _load: Callable[[], tuple[bytes, list[Layer]]]
+    load_config: Callable[[], bytes]
+    load_layers: Callable[[], list[Layer]]
     engine_image_id: str | None = None
-    _loaded: tuple[bytes, list[Layer]] | None = None
+    engine_client: Any = None  # the Docker client that read it (local engine images only)
     _cleanup: list[Callable[[], None]] = field(default_factory=list)
 
-    def _ensure(self) -> tuple[bytes, list[Layer]]:
-        if self._loaded is None:
-            self._loaded = self._load()
-        return self._loaded
-
-    @property
+    @cached_property
     def config(self) -> bytes:
-        return self._ensure()[0]
+        return self.load_config()
 
-    @property
+    @cached_property
     def layers(self) -> list[Layer]:
-        return self._ensure()[1]
-
-    @property
-    def loaded(self) -> bool:
-        return self._loaded is not None
+        return self.load_layers()
 
     def close(self) -> None:
         for cleanup in self._cleanup:
@@ -167,8 +171,14 @@ def _from_archive(path: Path) -> SourceImage:
         tar = tarfile.open(path, "r:")
         members = {m.name.lstrip("./") if m.name not in (".", "./") else m.name: m for m in tar.getmembers()}
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise InvalidImageArchive(f"{path} is not a readable tar archive ({exc}); make one with: docker save IMAGE -o FILE.tar") from None
+        raise InvalidImageArchive(f"{path} is not a readable tar archive, or it is truncated ({exc}); make one with: "
+                                  "docker save IMAGE -o FILE.tar") from None
     total = path.stat().st_size
+    end = max((m.offset_data + m.size for m in members.values() if m.isfile()), default=0)
+    if end > total:
+        tar.close()
+        raise InvalidImageArchive(f"{path} is truncated: its last file ends at byte {end} but the file has {total} "
+                                  "bytes. Save the image again (docker save IMAGE -o FILE.tar).")
 
     def member(name: str) -> tarfile.TarInfo:
         info = members.get(name.lstrip("./"))
@@ -195,17 +205,18 @@ def _from_archive(path: Path) -> SourceImage:
         info = member(name)  # each reader opens the archive itself: layers are read in parallel
         return lambda: _FileSlice(path, info.offset_data, info.size)  # type: ignore[return-value]
 
-    if "manifest.json" in members:
-        image = _docker_archive(path, read, opener, member)
-    elif "index.json" in members:
-        image = _oci_layout(str(path), lambda rel: read(rel), lambda rel: opener(rel), lambda rel: member(rel).size)
-    else:
-        tar.close()
-        raise InvalidImageArchive(
-            f"{path} is a tar archive but not an image: it has neither manifest.json (docker-archive) nor "
-            "index.json (OCI image layout). Make one with: docker save IMAGE -o FILE.tar"
-        )
-    image._cleanup.append(tar.close)
+    try:
+        if "manifest.json" in members:
+            image = _docker_archive(path, read, opener, member)
+        elif "index.json" in members:
+            image = _oci_layout(str(path), read, opener, lambda rel: member(rel).size)
+        else:
+            raise InvalidImageArchive(
+                f"{path} is a tar archive but not an image: it has neither manifest.json (docker-archive) nor "
+                "index.json (OCI image layout). Make one with: docker save IMAGE -o FILE.tar"
+            )
+    finally:
+        tar.close()  # everything later reads through its own file handle
     return image
 
 
@@ -249,12 +260,14 @@ def _docker_archive(path: Path, read: Callable, opener: Callable, member: Callab
     for name, diff_id in zip(names, diff_ids, strict=True):
         info = member(name)
         layers.append(Layer(diff_id=diff_id, open=opener(name), compressed=False, size=info.size))
-    for layer in layers:  # some tools write compressed layers into docker-archives
+    for layer in layers:  # some tools write compressed layers into docker-archives: push those as they are
         with layer.open() as stream:
             layer.compressed = stream.read(2) == GZIP_MAGIC
+        if layer.compressed:
+            layer.digest = _file_digest(layer.open)
     tags = ", ".join(entry.get("RepoTags") or []) or "untagged"
     return SourceImage(f"docker-archive {path.name} ({tags})", sha256_digest(config), diff_ids,
-                       _load=lambda: (config, layers))
+                       load_config=lambda: config, load_layers=lambda: layers)
 
 
 def _oci_layout(where: str, read: Callable[[str], bytes], opener: Callable[[str], Callable[[], IO[bytes]]],
@@ -283,10 +296,15 @@ def _oci_layout(where: str, read: Callable[[str], bytes], opener: Callable[[str]
         actual = size(name)
         if actual != descriptor["size"]:
             raise InvalidImageArchive(f"{where}: {name} has {actual} bytes, the manifest says {descriptor['size']}")
-        compressed = "gzip" in descriptor.get("mediaType", "")
+        media_type = descriptor.get("mediaType", "")
+        if "zstd" in media_type:
+            raise InvalidImageArchive(f"{where}: layer {descriptor['digest'][:19]} is zstd-compressed; this suite "
+                                      "pushes gzip or uncompressed layers (save the image with `docker save`)")
+        compressed = "gzip" in media_type
         layers.append(Layer(diff_id=diff_id, open=opener(name), compressed=compressed,
                             digest=descriptor["digest"] if compressed else None, size=actual))
-    return SourceImage(f"OCI image layout {where}", sha256_digest(config), diff_ids, _load=lambda: (config, layers))
+    return SourceImage(f"OCI image layout {where}", sha256_digest(config), diff_ids,
+                       load_config=lambda: config, load_layers=lambda: layers)
 
 
 def _choose_manifest(manifests: list[dict]) -> dict:
@@ -324,6 +342,8 @@ def _from_engine(reference: str, client: Any | None) -> SourceImage:
     from helpers.engine import docker_client
 
     client = client or docker_client()
+    if client is not None:
+        for_long_calls(client)
     if client is None:
         raise DockerUnavailable(
             f"{reference!r} is not a file or directory, so it would be a local Docker image, but no Docker engine "
@@ -341,28 +361,111 @@ def _from_engine(reference: str, client: Any | None) -> SourceImage:
     image_id = attrs["Id"]
     diff_ids = list(attrs.get("RootFS", {}).get("Layers") or [])
     temp = tempfile.TemporaryDirectory(prefix="fargate-lab-save-")
-    state: dict[str, Any] = {}
-
-    def load() -> tuple[bytes, list[Layer]]:
-        archive = Path(temp.name) / "image.tar"
-        with open(archive, "wb") as out:
-            for chunk in client.api.get_image(image_id, chunk_size=CHUNK):
-                out.write(chunk)
-        inner = _from_archive(archive)
-        state["inner"] = inner
-        if inner.config_digest != image_id:
-            raise InvalidImageArchive(f"the engine saved {inner.config_digest} for image {image_id}")
-        return inner.config, inner.layers
+    save = _StreamingSave(client, image_id, [image_id, *diff_ids], Path(temp.name))
+    layers = [Layer(diff_id=d, open=save.opener(d), compressed=False, verified=True) for d in diff_ids]
 
     def cleanup() -> None:
-        if "inner" in state:
-            state["inner"].close()
+        save.cancel()
         temp.cleanup()
 
-    image = SourceImage(f"local Docker image {reference} ({image_id[:19]})", image_id, diff_ids, _load=load,
-                        engine_image_id=image_id)
+    image = SourceImage(f"local Docker image {reference} ({image_id[:19]})", image_id, diff_ids,
+                        load_config=lambda: save.path(image_id).read_bytes(), load_layers=lambda: layers,
+                        engine_image_id=image_id, engine_client=client)
     image._cleanup.append(cleanup)
     return image
+
+
+class _StreamingSave:
+    """``docker save`` of one image, streamed to files in the background; each blob is usable once it is in.
+
+    Blobs are recognised by their sha256 (a layer's is its diff_id, the config's is the image id), so this
+    reads either layout the engine writes, and a layer can be compressed while the next one is still arriving.
+    """
+
+    def __init__(self, client: Any, image_id: str, wanted: list[str], root: Path) -> None:
+        self.client, self.image_id, self.root = client, image_id, root
+        self.ready = {digest: threading.Event() for digest in wanted}
+        self.paths: dict[str, Path] = {}
+        self.error: BaseException | None = None
+        self._started = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._cancelled = False
+
+    def start(self) -> None:
+        with self._started:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="docker-save", daemon=True)
+                self._thread.start()
+
+    def path(self, digest: str) -> Path:
+        """The file holding ``digest``, once the save has written it."""
+        self.start()
+        self.ready[digest].wait()
+        if digest not in self.paths:
+            raise self.error or InvalidImageArchive(f"the engine's `docker save` of {self.image_id} lacks {digest}")
+        return self.paths[digest]
+
+    def opener(self, digest: str) -> Callable[[], IO[bytes]]:
+        return lambda: open(self.path(digest), "rb")
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        try:
+            stream = _ChunkStream(self.client.api.get_image(self.image_id, chunk_size=CHUNK))
+            with tarfile.open(fileobj=io.BufferedReader(stream, CHUNK), mode="r|", bufsize=CHUNK) as tar:
+                for number, member in enumerate(tar):
+                    if self._cancelled:
+                        return
+                    if member.isfile():
+                        self._keep(number, tar.extractfile(member))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for a blob
+            self.error = exc
+        finally:
+            for event in self.ready.values():
+                event.set()
+
+    def _keep(self, number: int, source: IO[bytes] | None) -> None:
+        if source is None:
+            return
+        path = self.root / str(number)
+        digest = hashlib.sha256()
+        with open(path, "wb") as out:
+            for chunk in iter(lambda: source.read(CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        name = "sha256:" + digest.hexdigest()
+        if name in self.ready and name not in self.paths:
+            self.paths[name] = path
+            self.ready[name].set()
+        else:
+            path.unlink()  # manifest.json, index.json, legacy json: not needed
+
+
+class _ChunkStream(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks (the Docker SDK's ``get_image``), without copying."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not len(self._buffer):
+            try:
+                self._buffer = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
 
 
 # --- compression ---------------------------------------------------------------------------------------------
@@ -380,6 +483,7 @@ def compress_layer(layer: Layer, into: Path, progress: Callable[[int], None] | N
     """The layer as a deterministic gzip blob, written to ``into``; checks the tar against its diff_id."""
     if layer.compressed:
         return Blob(layer.digest or _file_digest(layer.open), layer.size or 0, layer.open)
+    check = bool(layer.diff_id) and not layer.verified
     plain = hashlib.sha256()
     packed = hashlib.sha256()
     size = 0
@@ -389,7 +493,8 @@ def compress_layer(layer: Layer, into: Path, progress: Callable[[int], None] | N
             chunk = source.read(CHUNK)
             if not chunk:
                 break
-            plain.update(chunk)
+            if check:
+                plain.update(chunk)
             data = compressor.compress(chunk)
             if data:
                 packed.update(data)
@@ -402,7 +507,7 @@ def compress_layer(layer: Layer, into: Path, progress: Callable[[int], None] | N
         out.write(data)
         size += len(data)
     actual = "sha256:" + plain.hexdigest()
-    if layer.diff_id and actual != layer.diff_id:
+    if check and actual != layer.diff_id:
         raise InvalidImageArchive(
             f"a layer's content ({actual[:19]}) does not match the image config's diff_id ({layer.diff_id[:19]}): "
             "the image is corrupt or truncated"
@@ -458,21 +563,84 @@ def build(app_dir: str | os.PathLike = DEFAULT_APP_DIR, tag: str = "fargate-lab/
     base = base_image_for(base_image)
     if base:
         args["BASE_IMAGE"] = base
-    return _docker_build(client, app, tag, args, echo)
+    try:
+        return _docker_build(client, app, tag, args, echo)
+    except BaseImageUnreachable as exc:
+        busybox = static_busybox()
+        if busybox is None:
+            raise
+        echo(f"The Dockerfile's default base image could not be pulled ({exc.detail}). No registry is reachable "
+             f"from here, so the base is built locally instead: FROM scratch plus this machine's static busybox "
+             f"({busybox}). Set {BASE_IMAGE_ENV} to choose another base.")
+        args["BASE_IMAGE"] = local_base_image(client, busybox)
+        return _docker_build(client, app, tag, args, echo)
+
+
+#: The base image built from a static busybox when no registry is reachable (tests and offline machines).
+LOCAL_BASE_IMAGE = "fargate-lab/busybox:local"
+BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
+
+
+def static_busybox(paths: tuple[str, ...] = BUSYBOX_PATHS) -> Path | None:
+    """A statically linked busybox on this machine (Debian's busybox-static), or None.
+
+    A dynamically linked one would not run in an image built FROM scratch, so its ELF
+    program headers are read: a static binary has no PT_INTERP entry.
+    """
+    for candidate in map(Path, paths):
+        if candidate.is_file() and _is_static_elf(candidate):
+            return candidate
+    return None
+
+
+def _is_static_elf(path: Path) -> bool:
+    import struct
+
+    with open(path, "rb") as fh:
+        header = fh.read(64)
+        if header[:4] != b"\x7fELF" or header[4] != 2:  # 64-bit ELF only
+            return False
+        endian = "<" if header[5] == 1 else ">"
+        phoff, = struct.unpack_from(endian + "Q", header, 32)
+        phentsize, phnum = struct.unpack_from(endian + "HH", header, 54)
+        fh.seek(phoff)
+        table = fh.read(phentsize * phnum)
+    return all(struct.unpack_from(endian + "I", table, i * phentsize)[0] != 3 for i in range(phnum))
+
+
+def local_base_image(client: Any, busybox: str | os.PathLike | None = None, tag: str = LOCAL_BASE_IMAGE) -> str:
+    """Build ``tag`` FROM scratch with a static busybox (its applets installed in /bin); no registry needed."""
+    import tempfile
+
+    source = Path(busybox) if busybox else static_busybox()
+    if source is None:
+        raise ImageBuildFailed("no static busybox on this machine to build a local base image from; "
+                               "install Debian's busybox-static (apt-get install busybox-static)")
+    with tempfile.TemporaryDirectory(prefix="busybox-base-") as tmp:
+        context = Path(tmp)
+        (context / "busybox").write_bytes(source.read_bytes())
+        (context / "busybox").chmod(0o755)
+        (context / "Dockerfile").write_text(
+            'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/sh"]\n'
+        )
+        client.images.build(path=str(context), tag=tag, rm=True)
+    return tag
 
 
 def _docker_build(client: Any, app: Path, tag: str, args: dict[str, str], echo: Callable[[str], None]) -> BuildResult:
+    for_long_calls(client)
     lines: list[str] = []
     image_id = None
     echo(f"building {app} as {tag} with the Docker engine" + (f" (BASE_IMAGE={args['BASE_IMAGE']})" if "BASE_IMAGE" in args else ""))
     for chunk in client.api.build(path=str(app), tag=tag, buildargs=args, rm=True, forcerm=True, decode=True):
         if "error" in chunk:
             detail = (chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
-            hint = ""
             if "BASE_IMAGE" not in args and any(w in detail for w in ("pull", "manifest", "dial", "timeout", "resolve")):
-                hint = (f" The base image could not be pulled; where no registry is reachable, build a local base image "
-                        f"and set {BASE_IMAGE_ENV}=<that image> (or pass base_image=...).")
-            raise ImageBuildFailed(f"docker build of {app} failed: {detail}.{hint}")
+                raise BaseImageUnreachable(
+                    f"docker build of {app} failed: {detail}. The base image could not be pulled; where no registry "
+                    f"is reachable, build a local base image and set {BASE_IMAGE_ENV}=<that image> (or pass "
+                    f"base_image=...).", detail)
+            raise ImageBuildFailed(f"docker build of {app} failed: {detail}.")
         text = chunk.get("stream", "")
         if text.strip():
             lines.append(text.rstrip("\n"))
@@ -482,6 +650,14 @@ def _docker_build(client: Any, app: Path, tag: str, args: dict[str, str], echo: 
     attrs = client.api.inspect_image(tag)
     return BuildResult(source=tag, method="docker", image_id=image_id or attrs["Id"],
                        layers=len(attrs["RootFS"]["Layers"]), log=lines)
+
+
+class BaseImageUnreachable(ImageBuildFailed):
+    """The Dockerfile's default base image could not be pulled (no registry reachable)."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 # assembling without an engine ---------------------------------------------------------------------------------

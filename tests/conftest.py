@@ -58,20 +58,11 @@ def docker_client():
 
 def build_base_image(client) -> str:
     """Build BASE_IMAGE (FROM scratch plus Debian's static busybox): no registry is reachable in CI."""
-    import tempfile
+    from helpers.images import local_base_image, static_busybox
 
-    busybox = Path("/bin/busybox")
-    if not busybox.exists():
+    if static_busybox() is None:
         raise RuntimeError("the static busybox is missing: apt-get install busybox-static")
-    with tempfile.TemporaryDirectory(prefix="busybox-base-") as tmp:
-        context = Path(tmp)
-        (context / "busybox").write_bytes(busybox.read_bytes())
-        (context / "busybox").chmod(0o755)
-        (context / "Dockerfile").write_text(
-            'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/sh"]\n'
-        )
-        client.images.build(path=str(context), tag=BASE_IMAGE, rm=True)
-    return BASE_IMAGE
+    return local_base_image(client, tag=BASE_IMAGE)
 
 
 def pytest_sessionstart(session):
@@ -84,6 +75,28 @@ def pytest_sessionstart(session):
         return
     try:
         os.environ["FARGATE_LAB_BASE_IMAGE"] = build_base_image(client)
+    finally:
+        client.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Untag what pushes left in the engine under this session's embedded registry (127.0.0.1:PORT/...): the
+    backend stops with the session, so those references point nowhere. Only this port's references."""
+    from helpers import local
+    from helpers.engine import docker_client
+
+    client = docker_client()
+    if client is None:
+        return
+    prefix = f"{local.HOST}:{local.port()}/"
+    try:
+        for image in client.images.list():
+            for ref in image.tags:
+                if ref.startswith(prefix):
+                    try:
+                        client.images.remove(ref)
+                    except Exception:  # noqa: BLE001 - in use by a container, or already gone
+                        pass
     finally:
         client.close()
 

@@ -166,3 +166,97 @@ def test_authorization_token_is_valid_for_12_hours_and_names_the_registry(sessio
     assert user == "AWS" and len(password) >= 32
     uri = ecr.ensure_repository(session, REPO)
     assert data["proxyEndpoint"].split("://")[1] == uri.split("/")[0]
+
+
+def test_image_table_shows_scan_findings_once_a_scan_exists(session):
+    built = images.build(tag="t:1", engine=False, echo=lambda _: None)
+    ecr.ensure_repository(session, REPO)
+    ecr.push_image(session, built.source, REPO, "v1", progress=False)
+    before = ecr.image_table(session, REPO)
+    assert before["scan_status"][0] is None and before["HIGH"][0] is None
+    session.client("ecr").start_image_scan(repositoryName=REPO, imageId={"imageTag": "v1"})
+    after = ecr.image_table(session, REPO)
+    assert after["scan_status"][0] == "COMPLETE"
+    assert after["HIGH"][0] == 1 and after["CRITICAL"][0] == 0  # moto's static finding: one HIGH
+
+
+def test_a_docker_archive_with_gzip_layers_is_pushed_as_it_is(session, tmp_path):
+    import gzip
+    import hashlib
+    import io
+
+    layer_tar = io.BytesIO()
+    with tarfile.open(fileobj=layer_tar, mode="w") as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    plain = layer_tar.getvalue()
+    packed = gzip.compress(plain, mtime=0)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["cat", "/hello.txt"]},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(plain).hexdigest()]}}).encode()
+    archive = tmp_path / "gz.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in (("layer/layer.tar", packed), ("config.json", config),
+                           ("manifest.json", json.dumps([{"Config": "config.json", "Layers": ["layer/layer.tar"]}]).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    ecr.ensure_repository(session, REPO)
+    result = ecr.push_image(session, archive, REPO, "gz", progress=False)
+    layer = ecr.manifest_of(session, REPO, "gz")["layers"][0]
+    assert layer == {"mediaType": images.DOCKER_LAYER, "size": len(packed),
+                     "digest": "sha256:" + hashlib.sha256(packed).hexdigest()}
+    assert result.bytes_uploaded == len(packed) + len(config)
+
+
+def test_the_embedded_registry_requires_the_token_and_serves_what_the_api_pushed(session, tmp_path):
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    built = images.build(tag="t:1", engine=False, echo=lambda _: None)
+    uri = ecr.ensure_repository(session, REPO)
+    pushed = ecr.push_image(session, built.source, REPO, "v1", progress=False)
+    data = session.client("ecr").get_authorization_token()["authorizationData"][0]
+    endpoint = data["proxyEndpoint"]
+
+    def get(path: str, token: str | None) -> tuple[int, bytes, dict]:
+        request = urllib.request.Request(endpoint + path, headers={"Authorization": f"Basic {token}"} if token else {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), dict(exc.headers)
+
+    status, _, headers = get("/v2/", None)
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Basic")
+    assert get("/v2/", base64.b64encode(b"AWS:wrong").decode())[0] == 401
+    token = data["authorizationToken"]
+    assert get("/v2/", token)[0] == 200
+    status, body, headers = get(f"/v2/{REPO}/manifests/v1", token)
+    assert status == 200 and headers["Docker-Content-Digest"] == pushed.digest
+    assert "sha256:" + hashlib.sha256(body).hexdigest() == pushed.digest
+    layer = json.loads(body)["layers"][0]
+    status, blob, _ = get(f"/v2/{REPO}/blobs/{layer['digest']}", token)
+    assert status == 200 and "sha256:" + hashlib.sha256(blob).hexdigest() == layer["digest"]
+    assert json.loads(get(f"/v2/{REPO}/tags/list", token)[1])["tags"] == ["v1"]
+    assert get("/v2/fargate-lab/nothing/tags/list", token)[0] == 404
+    assert uri.startswith(endpoint.split("://")[1])
+    assert session.client("apigatewayv2").get_apis()["Items"] == []  # moto's own /v2/ routes still answer
+
+
+@pytest.mark.parametrize("keep", [0.05, 0.3, 0.7, 0.97])
+def test_an_archive_cut_anywhere_is_refused(session, tmp_path, keep):
+    images.assemble(images.DEFAULT_APP_DIR, "t:1", tmp_path / "oci", echo=lambda _: None)
+    archive = tmp_path / "image.tar"
+    with tarfile.open(archive, "w") as tar:
+        for path in sorted((tmp_path / "oci").rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(tmp_path / "oci")), recursive=False)
+    with tarfile.open(archive) as tar:
+        end = max(member.offset_data + member.size for member in tar.getmembers())  # the rest is padding
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(archive.read_bytes()[: int(end * keep)])
+    ecr.ensure_repository(session, REPO)
+    with pytest.raises(InvalidImageArchive, match="truncated|incomplete"):
+        ecr.push_image(session, cut, REPO, "cut", progress=False)
+    assert session.client("ecr").list_images(repositoryName=REPO)["imageIds"] == []

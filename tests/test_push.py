@@ -188,8 +188,14 @@ def test_docker_push_to_the_embedded_registry(session, sample, docker_client, en
     password = login(session)["password"]
     result = ecr.docker_push(session, SAMPLE, REPO, "d1")
     assert result.digest == ecr.image_table(session, REPO).set_index("tag").loc["d1", "digest"]
-    assert result.layers_uploaded == len(docker_client.api.inspect_image(SAMPLE)["RootFS"]["Layers"])
+    manifest = ecr.manifest_of(session, REPO, "d1")
+    blobs = [(layer["digest"], layer["size"]) for layer in [*manifest["layers"], manifest["config"]]]
+    assert [(r.digest, r.size) for r in result.layers] == blobs
+    assert set(result.layers_frame()["status"]) == {"uploaded"}
+    assert result.layers_uploaded == len(docker_client.api.inspect_image(SAMPLE)["RootFS"]["Layers"]) + 1
+    assert result.bytes_uploaded == sum(size for _, size in blobs)
     again = ecr.docker_push(session, SAMPLE, REPO, "d1")
-    assert again.layers_uploaded == 0 and again.digest == result.digest
+    assert (again.layers_uploaded, again.bytes_uploaded, again.digest) == (0, 0, result.digest)
+    assert set(again.layers_frame()["status"]) == {"skipped"}
     out, err = capfd.readouterr()
     assert password not in out + err + repr(result) + repr(again)

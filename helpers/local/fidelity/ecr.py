@@ -10,6 +10,9 @@ What moto does and ECR does not (each fixed below):
   (``LayerAlreadyExistsException``), and keeps the bytes.
 - ``PutImage`` accepts a manifest whose layers were never uploaded; ECR answers ``LayersNotFoundException``.
   For a tag an IMMUTABLE repository already has, ECR answers ``ImageTagAlreadyExistsException``.
+- ``DescribeImages`` never reports a scan; ECR gives ``imageScanStatus`` and ``imageScanFindingsSummary``
+  (severity counts) once an image has been scanned. Here they follow moto's scan results (``StartImageScan``,
+  and the results seeded through ``/moto-api/static/ecr/scan-finding-results``). No scan starts on push.
 - ``GetAuthorizationToken`` expires in 2015 and points at ``https://ACCOUNT.dkr.ecr.REGION.amazonaws.com``;
   here it is valid 12 hours and points at the embedded registry (``helpers.local.fidelity.registry``), and
   ``repositoryUri`` is ``127.0.0.1:PORT/NAME`` so that ``docker push``/``docker pull`` of it work.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -158,6 +162,26 @@ def _create_digest(self: ecr_models.Image) -> None:
     self._image_digest = "sha256:" + hashlib.sha256(self.image_manifest.encode()).hexdigest()
 
 
+#: moto's static scan result when none was seeded (one fake HIGH finding)
+MOTO_DEFAULT_SEVERITY_COUNTS = {"HIGH": 1}
+
+
+def _scan_status(self: ecr_models.Image) -> dict | None:
+    if not self.last_scan:
+        return None
+    return {"status": "COMPLETE", "description": "The scan was completed successfully."}
+
+
+def _scan_summary(self: ecr_models.Image) -> dict | None:
+    if not self.last_scan:
+        return None
+    seeded = list(self.scan_finding_results.values())
+    counts = (seeded[-1].get("imageScanFindings", {}).get("findingSeverityCounts") if seeded
+              else MOTO_DEFAULT_SEVERITY_COUNTS)
+    return {"findingSeverityCounts": dict(counts or {}), "imageScanCompletedAt": self.last_scan,
+            "vulnerabilitySourceUpdatedAt": self.last_scan}
+
+
 def _wrap_repository_init(original):
     def __init__(self, *args, **kwargs):
         original(self, *args, **kwargs)
@@ -223,12 +247,52 @@ def _get_authorization_token(self):
     return ecr_responses.ActionResult({"authorizationData": data})
 
 
+def upload_layer_part_fast(environ: dict, start_response):
+    """UploadLayerPart without moto's request parsing, which reads a 14 MB JSON body seven times (a WSGI middleware).
+
+    Only the well-formed, in-order case is answered here; anything else goes on to moto, which raises the
+    error ECR would. Same store (the repository's pending upload), same answer.
+    """
+    if not environ.get("HTTP_X_AMZ_TARGET", "").endswith(".UploadLayerPart"):
+        return None
+    from werkzeug.wsgi import get_input_stream
+
+    body = get_input_stream(environ).read()
+    environ["wsgi.input"] = io.BytesIO(body)  # if moto answers after all, it reads the same body
+    environ["CONTENT_LENGTH"] = str(len(body))
+    try:
+        params = json.loads(body)
+        region = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[1].split("/")[2]
+        name, upload_id, first = params["repositoryName"], params["uploadId"], int(params["partFirstByte"])
+        last = int(params["partLastByte"])
+        blob = params["layerPartBlob"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    repository = next((b.repositories[name] for account in dict.values(ecr_backends)
+                       for r, b in dict.items(account) if r == region and name in b.repositories), None)
+    upload = repository.uploads.get(upload_id) if repository is not None else None
+    if upload is None or first != upload.last_byte_received + 1:
+        return None
+    part = base64.b64decode(blob)
+    if last - first + 1 != len(part):
+        return None
+    upload.layer_parts += part
+    answer = json.dumps({"registryId": repository.registry_id, "repositoryName": name, "uploadId": upload_id,
+                         "lastByteReceived": upload.last_byte_received}).encode()
+    start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(answer))),
+                              ("x-amzn-RequestId", secrets.token_hex(16))])
+    return [answer]
+
+
 def apply() -> None:
     ecr_models.Image.get_image_size_in_bytes = _image_size
     ecr_models.Image._create_digest = _create_digest
+    ecr_models.Image.image_scan_status = property(_scan_status)
+    ecr_models.Image.image_scan_findings_summary = property(_scan_summary)
     ecr_models.Repository.__init__ = _wrap_repository_init(ecr_models.Repository.__init__)
     ecr_models.ECRBackend.complete_layer_upload = _complete_layer_upload
     ecr_models.ECRBackend.put_image = _wrap_put_image(ecr_models.ECRBackend.put_image)
     ecr_responses.ECRResponse.get_authorization_token = _get_authorization_token
+    hooks.MIDDLEWARE.append(upload_layer_part_fast)
     hooks.ON_RESET.append(forget_blobs)
     hooks.ON_SHUTDOWN.append(forget_blobs)
