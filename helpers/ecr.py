@@ -400,6 +400,8 @@ def _upload_blob(ecr: Any, repository: str, blob: images.Blob, tick: Any) -> boo
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "LayerAlreadyExistsException":
             return False
+        if exc.response["Error"]["Code"] == "UploadNotFoundException" and _available(ecr, repository, [blob.digest]):
+            return True  # a retry of a completion whose answer was lost: our upload went through
         raise
     return True
 
