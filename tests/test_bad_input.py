@@ -21,7 +21,8 @@ NOTEBOOKS = ROOT / "notebooks"
 # Known failures of other notebooks, kept in the table (strict: the row fails once it is fixed, to be unmarked).
 TAG_NAMED_TAG = "notebook 01's image_tag is reported as parameter 'tag' (helpers.ecr.validate_tag): issue 3"
 CHECKED_AFTER_CREATING = ("notebook 02 creates the cluster, log group, role and security group (and registers the "
-                          "task definition) before it checks cpu, memory, arch, count and capacity: issue 4")
+                          "task definition) before it checks cpu, memory, arch, count and capacity; arch is reported as "
+                          "runtimePlatform.cpuArchitecture: issue 4")
 
 BAD_INPUT = [
     ("00_environment.ipynb", {"backend": "gcp"}, "backend", "'local', 'aws'"),
