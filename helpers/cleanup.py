@@ -312,18 +312,30 @@ def _delete_role(session: boto3.Session, r: Resource) -> None:
     iam.delete_role(RoleName=r.name)
 
 
-def _delete_security_group(session: boto3.Session, r: Resource, patience: float = 180.0) -> None:
-    """Network interfaces of stopped tasks take a while to go on AWS: DependencyViolation is retried for a time."""
-    ec2 = session.client("ec2")
+def _patiently(call: Callable[[], Any], codes: set[str], patience: float = 300.0) -> None:
+    """Retry ``call`` while AWS answers one of ``codes`` (something it depends on is still going away)."""
     deadline = time.monotonic() + patience
     while True:
         try:
-            ec2.delete_security_group(GroupId=r.id)
+            call()
             return
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "DependencyViolation" or time.monotonic() > deadline:
+            if exc.response["Error"]["Code"] not in codes or time.monotonic() > deadline:
                 raise
             time.sleep(5)
+
+
+def _delete_security_group(session: boto3.Session, r: Resource) -> None:
+    """The network interfaces of stopped tasks take a minute or two to go on AWS: DependencyViolation until then."""
+    ec2 = session.client("ec2")
+    _patiently(lambda: ec2.delete_security_group(GroupId=r.id), {"DependencyViolation"})
+
+
+def _delete_cluster(session: boto3.Session, r: Resource) -> None:
+    """Stopped tasks and deleted services linger (STOPPING, DRAINING) a while on AWS: the cluster waits for them."""
+    ecs = session.client("ecs")
+    _patiently(lambda: ecs.delete_cluster(cluster=r.id),
+               {"ClusterContainsTasksException", "ClusterContainsServicesException"})
 
 
 DELETERS: dict[str, Callable[[boto3.Session, Resource], None]] = {
@@ -336,7 +348,7 @@ DELETERS: dict[str, Callable[[boto3.Session, Resource], None]] = {
     "role": _delete_role,
     "secret": lambda s, r: s.client("secretsmanager").delete_secret(SecretId=r.id, ForceDeleteWithoutRecovery=True),
     "repository": lambda s, r: s.client("ecr").delete_repository(repositoryName=r.name, force=True),
-    "cluster": lambda s, r: s.client("ecs").delete_cluster(cluster=r.id),
+    "cluster": _delete_cluster,
 }
 
 
