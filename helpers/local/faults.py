@@ -215,8 +215,13 @@ class FaultInjector:
         def ignore(status: str, headers: list, exc_info: Any = None) -> Callable:
             return lambda data: None
 
-        for _chunk in self.app(environ, ignore):
-            pass
+        answer = self.app(environ, ignore)
+        try:
+            for _chunk in answer:
+                pass
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
 
     @staticmethod
     def _answer(start_response: Callable, call: Call, status: int, code: str, message: str) -> list[bytes]:
