@@ -69,7 +69,26 @@ class MissingPrerequisite(LabError):
 
 
 class DeploymentFailed(LabError):
-    """A service deployment did not reach COMPLETED with every task running."""
+    """A service deployment did not reach COMPLETED with every task running.
+
+    ``events`` holds the service events seen during the deployment (oldest first), ``stopped_tasks`` the
+    stopped tasks' ``helpers.tasks.TaskResult`` (stop code, reason, exit codes), ``rolled_back_to`` the task
+    definition the service was put back on (None when it was not), ``deployment_id`` the failed deployment.
+    """
+
+    def __init__(self, message: str, *, events: list[str] | None = None, stopped_tasks: list | None = None,
+                 deployment_id: str | None = None, task_definition: str | None = None,
+                 rolled_back_to: str | None = None) -> None:
+        self.events = list(events or [])
+        self.stopped_tasks = list(stopped_tasks or [])
+        self.deployment_id = deployment_id
+        self.task_definition = task_definition
+        self.rolled_back_to = rolled_back_to
+        super().__init__(message)
+
+
+class ServiceNotFound(LabError, LookupError):
+    """The ECS service does not exist (or is INACTIVE) in the cluster."""
 
 
 class ImageNotFound(LabError, LookupError):

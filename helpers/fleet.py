@@ -8,9 +8,8 @@ storage counts it once.
 
 Everything goes through the suite's helpers (``prereqs``, ``taskdef``, ``tasks``) or the
 ECS and ECR APIs of the session given, carries the suite's tags, and is idempotent: a
-second call adds nothing. On the embedded backend a service's tasks are started with
-RunTask in the service's group ("service:NAME") because the backend does not run
-services' tasks itself yet; one-off tasks run for a few simulated seconds (the
+second call adds nothing. ECS (and the embedded backend's service scheduler) starts each
+service's tasks, spread over its capacity provider strategy; one-off tasks run for a few simulated seconds (the
 "nightly" ones for two minutes), so the fleet has running and stopped tasks.
 """
 
@@ -124,35 +123,18 @@ def _register(session: boto3.Session, d: Definition, image: str, run_seconds: fl
     return taskdef.register(session, td).arn
 
 
-def _ensure_service(ecs, s: ServicePlan, td_arn: str, network: dict) -> None:
+def _ensure_service(ecs, s: ServicePlan, td_arn: str, network: dict) -> bool:
+    """Create the service unless it exists; True when this call created it."""
     found = ecs.describe_services(cluster=s.cluster, services=[s.name])["services"]
     if found and found[0]["status"] == "ACTIVE":
-        return
+        return False
     strategy = [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}]
     if s.spot_weight:
         strategy.append({"capacityProvider": "FARGATE_SPOT", "weight": s.spot_weight, "base": 0})
     ecs.create_service(cluster=s.cluster, serviceName=s.name, taskDefinition=td_arn, desiredCount=s.desired,
                        capacityProviderStrategy=strategy, networkConfiguration={"awsvpcConfiguration": network},
                        tags=as_aws(suite_tags(DEMO_TAG), "key"), propagateTags="SERVICE")
-
-
-def _start_service_tasks(ecs, s: ServicePlan, td_arn: str, network: dict) -> int:
-    """Start the service's missing tasks in its group, "service:NAME" (the backend does not start them itself).
-
-    ``helpers.tasks.run_task`` has no ``group``, hence RunTask here. Spot for every other task when the
-    strategy weighs Spot.
-    """
-    running = ecs.list_tasks(cluster=s.cluster, serviceName=s.name, desiredStatus="RUNNING")["taskArns"]
-    started = 0
-    for i in range(len(running), s.desired):
-        spot = bool(s.spot_weight) and i % (1 + s.spot_weight) != 0
-        launch = ({"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]} if spot
-                  else {"launchType": "FARGATE"})
-        ecs.run_task(cluster=s.cluster, taskDefinition=td_arn, group=f"service:{s.name}", startedBy=STARTED_BY,
-                     networkConfiguration={"awsvpcConfiguration": network},
-                     tags=as_aws(suite_tags(DEMO_TAG), "key"), **launch)
-        started += 1
-    return started
+    return True
 
 
 def _already_started(ecs, cluster: str) -> bool:
@@ -195,8 +177,7 @@ def build_demo_fleet(session: boto3.Session, regions: list[str] | None = None,
             region = where[s.cluster]
             ecs = sessions[region].client("ecs")
             td = _register(sessions[region], s.definition, image)
-            _ensure_service(ecs, s, td, networks[region])
-            started += _start_service_tasks(ecs, s, td, networks[region])
+            started += s.desired if _ensure_service(ecs, s, td, networks[region]) else 0  # ECS starts them
             bar.update()
         for b in batches:
             region = where[b.cluster]

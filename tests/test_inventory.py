@@ -43,9 +43,9 @@ def populated(session):
                          networkConfiguration=network)
         first = ecs.list_tasks(cluster=name, desiredStatus="RUNNING")["taskArns"][0]
         ecs.stop_task(cluster=name, task=first, reason="test")
-    for i in range(12):
+    for i in range(12):  # desiredCount 0: the embedded backend runs a service's tasks, as ECS does; SIZES are one-off
         ecs.create_service(cluster="inv-big", serviceName=f"svc-{i:02d}", taskDefinition=small_v2 if i else small,
-                           desiredCount=1, launchType="FARGATE", networkConfiguration=network)
+                           desiredCount=0, launchType="FARGATE", networkConfiguration=network)
     return {"definitions_used": {small, arm, small_v2}, "unused": unused}
 
 

@@ -16,6 +16,7 @@ engine answers and the runtime is not "simulated". This module copies the execut
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,8 +69,35 @@ def _choose_executor() -> Executor:
 
 
 def resolve_image(image: str) -> str:
-    """The local reference to run for ``image`` (the embedded ECR's URIs resolve in a later issue)."""
-    return image
+    """The reference to run for ``image``: an image of the embedded ECR must exist there, as on ECS.
+
+    ``127.0.0.1:PORT/NAME:TAG`` and ``ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME:TAG`` of an account the
+    embedded ECR knows name the embedded ECR: a missing repository, tag or digest raises LookupError (the
+    task then stops with TaskFailedToStart and "CannotPullContainerError: ..."). Other images pass as they are.
+    """
+    from helpers.local.fidelity import ecr as embedded_ecr
+
+    host, _, rest = image.partition("/")
+    ours = host == embedded_ecr.registry_host()
+    if not ours and _ECR_HOST.match(host):
+        from moto.ecr.models import ecr_backends
+
+        ours = host.split(".")[0] in dict.keys(ecr_backends)
+    if not ours or not rest:
+        return image
+    name, reference = (rest.split("@", 1) if "@" in rest else
+                       (rest.rsplit(":", 1) if ":" in rest.rsplit("/", 1)[-1] else (rest, "latest")))
+    repository = embedded_ecr.find_repository(name)
+    if repository is None:
+        raise LookupError(f"{host}/{name}: not found: repository {name} does not exist in the registry")
+    if embedded_ecr.find_image(repository, reference) is None:
+        raise LookupError(f"{image}: not found: no image {reference} in repository {name}")
+    separator = "@" if reference.startswith("sha256:") else ":"
+    return f"{embedded_ecr.registry_host()}/{name}{separator}{reference}"
+
+
+#: A private ECR registry host: ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]
+_ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
 
 def _log_sink(account: str, region: str):
@@ -236,12 +264,18 @@ def _availability_zone(backend: Any, networking: dict | None) -> str | None:
 
 
 def _initialization_failure(task: Any, document: dict) -> str | None:
-    """ECS's ResourceInitializationError when a log group or a secret the task needs is missing, else None."""
+    """Why ECS could not start the task: a missing log group, image (of the embedded ECR) or secret; else None."""
     missing = _missing_log_group(task, document)
     if missing:
         return ("ResourceInitializationError: failed to validate logger args: create stream has been retried 1 "
                 "times: failed to create Cloudwatch log stream: ResourceNotFoundException: The specified log group "
                 f"does not exist. (log group {missing}) : exit status 1")
+    for container in document.get("containerDefinitions") or []:
+        try:
+            resolve_image(container.get("image") or "")
+        except LookupError as error:
+            return ("CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve ref "
+                    f"{container.get('image')}: {error}")
     resolve = _secret_resolver(task._account_id, task.region_name)
     for container in document.get("containerDefinitions") or []:
         for secret in container.get("secrets") or []:
