@@ -23,6 +23,8 @@ TAG_NAMED_TAG = "notebook 01's image_tag is reported as parameter 'tag' (helpers
 CHECKED_AFTER_CREATING = ("notebook 02 creates the cluster, log group, role and security group (and registers the "
                           "task definition) before it checks cpu, memory, arch, count and capacity; arch is reported as "
                           "runtimePlatform.cpuArchitecture: issue 4")
+SERVICE_ORDER = ("notebook 03 creates the cluster, log group, role, repository and image (and tasks) before it checks "
+                 "desired_count and timeout; its image_tag is reported as parameter 'tag': issue 6")
 
 BAD_INPUT = [
     ("00_environment.ipynb", {"backend": "gcp"}, "backend", "'local', 'aws'"),
@@ -41,6 +43,9 @@ BAD_INPUT = [
     ("02_run_fargate_task.ipynb", {"count": 0}, "count", "an integer from 1 to", CHECKED_AFTER_CREATING),
     ("02_run_fargate_task.ipynb", {"capacity": "EC2"}, "capacity", "one of", CHECKED_AFTER_CREATING),
     ("02_run_fargate_task.ipynb", {"arch": "x86"}, "arch", "ARM64", CHECKED_AFTER_CREATING),
+    ("03_deploy_service.ipynb", {"desired_count": -1}, "desired_count", "a whole number of tasks", SERVICE_ORDER),
+    ("03_deploy_service.ipynb", {"timeout": 0}, "timeout", "a number of seconds above 0", SERVICE_ORDER),
+    ("03_deploy_service.ipynb", {"image_tag": "v/1"}, "image_tag", "1-128 characters", SERVICE_ORDER),
     ("99_cleanup.ipynb", {"backend": "moto"}, "backend", "'local', 'aws'"),
     ("99_cleanup.ipynb", {"region": "europe"}, "region", "region code"),
     ("99_cleanup.ipynb", {"dry_run": "no"}, "dry_run", "True (list only"),

@@ -14,7 +14,10 @@ from tests.conftest import ROOT
 from tests.resources import one_of_each, snapshot
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-DESTRUCTIVE = re.compile(r"\bcleanup\.cleanup\(|\bdelete_\w*\(|\bteardown\w*\(|confirm\s*=\s*confirm")
+DESTRUCTIVE = re.compile(r"\bcleanup\.cleanup\(|\bdelete_?\w*\(|\bteardown\w*\(|confirm\s*=\s*confirm")
+#: Notebooks known to break the contract (strict: the test fails once they are fixed, to be unmarked).
+KNOWN = {"03_deploy_service.ipynb": "notebook 03 deletes the service with delete_after=True, without confirm=True: "
+                                   "issue 6"}
 
 
 def code_cells(path) -> list[dict]:
@@ -44,7 +47,9 @@ def test_every_parameter_is_reachable_with_dash_p(path):
     assert list(papermill.inspect_notebook(str(path))) == assigned
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=[pytest.mark.xfail(reason=KNOWN[p.name], strict=True)] if p.name in KNOWN else [])
+    for p in NOTEBOOKS], ids=lambda p: p.name)
 def test_destructive_steps_need_confirm(path):
     cells = code_cells(path)
     if not any(DESTRUCTIVE.search(text(c)) for c in cells):
