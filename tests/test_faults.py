@@ -20,11 +20,12 @@ NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
 def test_spec_is_parsed_and_bad_specs_say_what_is_valid():
-    spec = parse_spec("throttle=0.3, error=0.05,slow=0.1,slow_seconds=1,seed=7,ops=RunTask|PutImage,max_attempt=2")
-    assert spec == FaultSpec(throttle=0.3, error=0.05, slow=0.1, slow_seconds=1.0, seed=7, max_attempt=2,
+    spec = parse_spec("throttle=0.3, error=0.05,slow=0.1,slow_seconds=1,seed=7,ops=RunTask|PutImage,max_attempt=2,"
+                      "limit=4")
+    assert spec == FaultSpec(throttle=0.3, error=0.05, slow=0.1, slow_seconds=1.0, seed=7, max_attempt=2, limit=4,
                              ops=frozenset({"RunTask", "PutImage"}))
     assert not parse_spec(None).active and not parse_spec("").active
-    for bad in ("throttle=1.5", "throttle", "nonsense=1", "seed=x", "max_attempt=0", "slow_seconds=-1"):
+    for bad in ("throttle=1.5", "throttle", "nonsense=1", "seed=x", "max_attempt=0", "slow_seconds=-1", "limit=-1"):
         with pytest.raises(InvalidParameter, match=r"parameter 'faults'.*rates from 0 to 1"):
             parse_spec(bad)
 
@@ -125,11 +126,15 @@ def test_a_retried_run_task_starts_one_task(tmp_path):
         assert len(arns) == 1 and everything == arns
 
 
-def test_a_retried_push_creates_one_image(tmp_path):
-    """The blob completion and put_image are processed, their answers lost, and retried: still one image."""
+@pytest.mark.parametrize("spec", [
+    "lost=1,ops=CompleteLayerUpload|PutImage,max_attempt=1",  # every completion and the manifest, once each
+    "lost=1,ops=UploadLayerPart,max_attempt=1,limit=2",  # a part: the upload moved past it, so it starts over
+])
+def test_a_retried_push_creates_one_image(tmp_path, spec):
+    """Blob parts, blob completions and put_image are processed, their answers lost, and retried: one image."""
     from helpers import ecr, images
 
-    with faulty_backend("lost=1,ops=CompleteLayerUpload|PutImage,max_attempt=1") as session:
+    with faulty_backend(spec) as session:
         built = images.assemble(images.DEFAULT_APP_DIR, "fargate-lab/lost:v1", out_dir=tmp_path / "image",
                                 echo=lambda _: None)
         ecr.ensure_repository(session, "fargate-lab/lost")
@@ -137,3 +142,5 @@ def test_a_retried_push_creates_one_image(tmp_path):
         details = session.client("ecr").describe_images(repositoryName="fargate-lab/lost")["imageDetails"]
         assert fault_counts(session)["lost"] >= 2
         assert [(d["imageDigest"], d.get("imageTags")) for d in details] == [(result.digest, ["v1"])]
+        again = ecr.push_image(session, built.source, "fargate-lab/lost", "v1", progress=False)
+        assert again.bytes_uploaded == 0 and again.digest == result.digest

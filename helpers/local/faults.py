@@ -17,6 +17,7 @@ Spec keys (comma separated ``key=value``):
 - ``ops``: only these operations get faults, ``|``-separated (``ops=RunTask|PutImage``); default: all;
 - ``max_attempt``: only attempts up to this number get faults (from botocore's ``amz-sdk-request`` header;
   default 3), so a call is never faulted on every one of the client's 8 attempts;
+- ``limit``: at most this many faults in all (default 0: no limit), e.g. ``lost=1,limit=3``;
 - ``seed``: makes the sequence of faults repeatable.
 
 Faults never touch the control API (``/_lab/``), moto's own API (``/moto-api/``) or the image
@@ -45,7 +46,7 @@ SKIPPED_PREFIXES = ("/_lab/", "/moto-api/", "/v2/", "/v2")
 RATE_KEYS = ("throttle", "error", "slow", "lost")
 _VALID = (
     "comma-separated key=value with rates from 0 to 1 for throttle, error, slow, lost; slow_seconds >= 0; "
-    "seed an integer; max_attempt an integer >= 1; ops operation names separated by '|', "
+    "seed an integer; max_attempt an integer >= 1; limit an integer >= 0; ops operation names separated by '|', "
     "e.g. 'throttle=0.3,error=0.05,slow=0.1,slow_seconds=1,seed=7'"
 )
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
@@ -62,6 +63,7 @@ class FaultSpec:
     lost: float = 0.0
     slow_seconds: float = 1.0
     max_attempt: int = 3
+    limit: int = 0
     seed: int | None = None
     ops: frozenset[str] = field(default_factory=frozenset)
 
@@ -91,9 +93,9 @@ def parse_spec(spec: str | None) -> FaultSpec:
                 value = float(raw)
                 if value < 0:
                     raise ValueError
-            elif key in ("seed", "max_attempt"):
+            elif key in ("seed", "max_attempt", "limit"):
                 value = int(raw)
-                if key == "max_attempt" and value < 1:
+                if (key == "max_attempt" and value < 1) or (key == "limit" and value < 0):
                     raise ValueError
             else:  # ops
                 value = frozenset(op.strip() for op in raw.split("|") if op.strip())
@@ -186,12 +188,18 @@ class FaultInjector:
         with self._lock:
             self.counts[key] += 1
 
+    def _exhausted(self) -> bool:
+        with self._lock:
+            return bool(self.spec.limit) and sum(self.counts.values()) >= self.spec.limit
+
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes] | None:
         spec = self.spec
         if not spec.active:
             return None
         call = identify(environ)
         if call is None or call.attempt > spec.max_attempt or (spec.ops and call.operation not in spec.ops):
+            return None
+        if self._exhausted():
             return None
         if spec.slow and self._draw() < spec.slow:
             self._count("slow")
