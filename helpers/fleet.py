@@ -111,13 +111,22 @@ def regional_session(session: boto3.Session, region: str) -> boto3.Session:
                       aws_secret_access_key=frozen.secret_key, aws_session_token=frozen.token)
 
 
+#: How long a service's task runs: until it is stopped (a reset of the embedded backend stops it).
+SERVICE_SECONDS = 86400
+
+
 def _register(session: boto3.Session, d: Definition, image: str, run_seconds: float | None = None) -> str:
-    """The family's revision for ``d`` (a new one only when it changed), through ``helpers.taskdef``."""
+    """The family's revision for ``d`` (a new one only when it changed), through ``helpers.taskdef``.
+
+    The command really runs where the embedded backend has a Docker engine (a one-off task for
+    ``run_seconds``, a service's task until stopped); without one, the same duration is simulated.
+    """
     from helpers import taskdef
 
     environment = {SIMULATED_SECONDS: run_seconds} if run_seconds else None
+    command = f"echo demo fleet: {d.family}; sleep {int(run_seconds or SERVICE_SECONDS)}"
     td = taskdef.fargate_task_definition(
-        d.family, image, cpu=d.cpu, memory=d.memory, arch=d.arch, os_family=d.os_family, command="echo demo fleet",
+        d.family, image, cpu=d.cpu, memory=d.memory, arch=d.arch, os_family=d.os_family, command=command,
         environment=environment, ephemeral_gib=d.ephemeral_gib if d.ephemeral_gib > 20 else None, awslogs=False,
         tags=DEMO_TAG)
     return taskdef.register(session, td).arn
@@ -154,19 +163,22 @@ class FleetReport:
 
 
 def build_demo_fleet(session: boto3.Session, regions: list[str] | None = None,
-                     image: str = "fargate-lab/demo:latest", settle_seconds: float = 0) -> FleetReport:
+                     image: str | None = None, settle_seconds: float = 0) -> FleetReport:
     """Create (once) the demo fleet in ``regions`` (the session's region when None; a second region gets the
     "demo-analytics" cluster) through ``helpers.prereqs``, ``helpers.taskdef`` and ``helpers.tasks``.
 
+    ``image``: what every task runs; by default the sample app of notebook 01, pushed to each region's ECR
+    when missing, so the tasks can really run where the embedded backend has a Docker engine.
     ``settle_seconds``: wait that long after starting tasks, so that short one-off tasks have finished.
     """
-    from helpers import prereqs, tasks
+    from helpers import prereqs, sample_image, tasks
 
     regions = list(regions or [session.region_name])
     services, batches, where = plan(regions)
     started = stopped = 0
     sessions = {r: regional_session(session, r) for r in set(where.values())}
     with tqdm(total=len(where) + len(services) + len(batches) + 1, desc="demo fleet", leave=False) as bar:
+        images = {r: image or sample_image.ensure_pushed(s, echo=lambda _: None) for r, s in sessions.items()}
         networks = {r: prereqs.network(s) for r, s in sessions.items()}
         fresh = {}
         for cluster, region in where.items():
@@ -176,12 +188,12 @@ def build_demo_fleet(session: boto3.Session, regions: list[str] | None = None,
         for s in services:
             region = where[s.cluster]
             ecs = sessions[region].client("ecs")
-            td = _register(sessions[region], s.definition, image)
+            td = _register(sessions[region], s.definition, images[region])
             started += s.desired if _ensure_service(ecs, s, td, networks[region]) else 0  # ECS starts them
             bar.update()
         for b in batches:
             region = where[b.cluster]
-            td = _register(sessions[region], b.definition, image, b.run_seconds)
+            td = _register(sessions[region], b.definition, images[region], b.run_seconds)
             if fresh[b.cluster]:
                 arns = []
                 for n in (min(10, b.count - i) for i in range(0, b.count, 10)):

@@ -25,10 +25,15 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def backend():
-    """The embedded backend, started once for the test session and stopped after it."""
+    """The embedded backend, started once for the test session and stopped after it.
+
+    Its tasks are simulated whatever the machine has, so tests and notebooks that only need ECS's answers stay
+    fast and deterministic; tests of real containers start their own backend with runtime="docker"
+    (tests/test_docker_tasks_e2e.py).
+    """
     from helpers import local
 
-    info = local.start()
+    info = local.start(runtime="simulated")
     yield info
     local.stop()
 

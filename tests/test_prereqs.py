@@ -87,3 +87,28 @@ def test_no_default_vpc_is_explained(session):
     ec2.delete_vpc(VpcId=vpc)
     with pytest.raises(MissingPrerequisite, match="no default VPC: pass subnets"):
         prereqs.network(session)
+
+
+def test_describe_clusters_counts_running_tasks_and_active_services(session):
+    """moto leaves these counts at 0 for Fargate; the embedded backend counts like ECS."""
+    import time
+
+    from helpers import prereqs, taskdef, tasks
+
+    prereqs.ensure_cluster(session, "counted")
+    network = prereqs.network(session)
+    td = taskdef.register(session, taskdef.fargate_task_definition(
+        "counted", "busybox", cpu=256, memory=512, awslogs=False,
+        environment={"FARGATE_LAB_SIMULATED_SECONDS": "60"})).arn
+    ecs = session.client("ecs")
+    ecs.create_service(cluster="counted", serviceName="web", taskDefinition=td, desiredCount=1,
+                       launchType="FARGATE", networkConfiguration={"awsvpcConfiguration": network})
+    tasks.run_task(session, "counted", td, count=2, network=network)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        cluster = ecs.describe_clusters(clusters=["counted"])["clusters"][0]
+        if cluster["runningTasksCount"] == 3:
+            break
+        time.sleep(0.2)
+    assert cluster["runningTasksCount"] == 3 and cluster["pendingTasksCount"] == 0
+    assert cluster["activeServicesCount"] == 1

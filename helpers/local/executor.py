@@ -33,6 +33,10 @@ SecretResolver = Callable[[str], str]
 #: Makes an image reference runnable locally (an ECR URI of the embedded ECR is loaded from its blobs);
 #: returns the local image reference to run, or raises LookupError when the image cannot be found.
 ImageResolver = Callable[[str], str]
+#: Credentials for ``docker pull`` of an image reference (``{"username": ..., "password": ...}``), or None.
+PullAuth = Callable[[str], "dict | None"]
+#: Reads an environment file's text from its S3 ARN (``environmentFiles``); raises LookupError when missing.
+FileResolver = Callable[[str], str]
 
 
 @dataclass
@@ -43,6 +47,8 @@ class ContainerState:
     reason: str | None = None  # e.g. "OutOfMemoryError: Container killed due to memory usage"
     health_status: str = "UNKNOWN"  # HEALTHY, UNHEALTHY, UNKNOWN
     runtime_id: str | None = None  # the Docker container id, when there is one
+    # Ports published on 127.0.0.1, in ECS's NetworkBinding shape: bindIP, containerPort, hostPort, protocol.
+    network_bindings: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +65,7 @@ class TaskState:
     stopped_reason: str | None = None
     containers: dict[str, ContainerState] = field(default_factory=dict)
     simulated: bool = False
+    health_status: str = "UNKNOWN"  # the essential containers' health, as ECS sums it up
 
 
 @dataclass
@@ -73,6 +80,8 @@ class LaunchRequest:
     resolve_secret: SecretResolver
     resolve_image: ImageResolver
     group: str = ""  # "family:NAME" or "service:NAME"
+    resolve_file: FileResolver | None = None  # environmentFiles; without one, a task that has some fails to start
+    pull_auth: PullAuth | None = None  # registry credentials for a pull (the embedded ECR's are found without it)
 
 
 class Executor(Protocol):

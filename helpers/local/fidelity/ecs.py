@@ -59,12 +59,12 @@ def _choose_executor() -> Executor:
     if runtime == "simulated":
         return SimulatedExecutor()
     if runtime == "docker" or hooks.docker_available():
+        from helpers.local.docker_runtime import DockerExecutor
+
         try:
-            from helpers.local.docker_runtime import DockerExecutor  # type: ignore[import-not-found]
-        except ImportError:
-            log.warning("no Docker runtime in this version: tasks are simulated")
-            return SimulatedExecutor()
-        return DockerExecutor()
+            return DockerExecutor()
+        except Exception:  # noqa: BLE001 - runtime "docker" with no engine answering: say so, keep serving
+            log.exception("the Docker runtime could not reach an engine: tasks are simulated")
     return SimulatedExecutor()
 
 
@@ -139,6 +139,24 @@ def _secret_resolver(account: str, region: str):
         return value
 
     return resolve
+
+
+def _file_resolver(account: str):
+    """An environment file's text from the embedded S3, by its ARN (arn:aws:s3:::BUCKET/KEY)."""
+
+    def read(arn: str) -> str:
+        from moto.s3.models import s3_backends
+
+        bucket, _, key = arn.split(":::", 1)[-1].partition("/")
+        try:
+            found = s3_backends[account]["global"].get_object(bucket, key)
+        except Exception as error:  # noqa: BLE001 - moto raises its own "no such bucket"
+            raise LookupError(f"{arn}: {error}") from None
+        if found is None:
+            raise LookupError(f"{arn}: no such object")
+        return found.value.decode("utf-8")
+
+    return read
 
 
 # -- what DescribeTasks shows ------------------------------------------------------------------------
@@ -243,6 +261,7 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
         resolve_secret=_secret_resolver(task._account_id, task.region_name),
         resolve_image=resolve_image,
         group=task.group or "",
+        resolve_file=_file_resolver(task._account_id),
     )
     try:
         executor().launch(request)
