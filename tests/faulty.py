@@ -14,7 +14,7 @@ from tests.conftest import free_port
 def faulty_backend(spec: str) -> Iterator[LabSession]:
     """A fresh embedded backend that injects ``spec``'s faults; yields a session on it, stops it after."""
     port = free_port()
-    info = local.start(port, faults=spec)
+    info = local.start(port, faults=spec, runtime="simulated")  # as the shared test backend: fast, deterministic
     try:
         yield LabSession(backend="local", endpoint_url=info.url, region_name="us-east-1", **local.CREDENTIALS)
     finally:
