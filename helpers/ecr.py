@@ -377,8 +377,22 @@ def _available(ecr: Any, repository: str, digests: list[str]) -> set[str]:
     return found
 
 
-def _upload_blob(ecr: Any, repository: str, blob: images.Blob, tick: Any) -> bool:
-    """One blob in ECR's part size; False when ECR already had it (uploaded meanwhile by someone else)."""
+def _upload_blob(ecr: Any, repository: str, blob: images.Blob, tick: Any, attempts: int = 3) -> bool:
+    """One blob in ECR's part size; False when ECR already had it (uploaded meanwhile by someone else).
+
+    A part whose answer was lost is retried by botocore and refused (the upload moved past it): the blob is
+    then uploaded again under a new upload id, up to ``attempts`` times.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return _upload_blob_once(ecr, repository, blob, tick)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "InvalidLayerPartException" or attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _upload_blob_once(ecr: Any, repository: str, blob: images.Blob, tick: Any) -> bool:
     upload = ecr.initiate_layer_upload(repositoryName=repository)
     part_size = int(upload["partSize"])
     first = 0
@@ -400,6 +414,8 @@ def _upload_blob(ecr: Any, repository: str, blob: images.Blob, tick: Any) -> boo
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "LayerAlreadyExistsException":
             return False
+        if exc.response["Error"]["Code"] == "UploadNotFoundException" and _available(ecr, repository, [blob.digest]):
+            return True  # a retry of a completion whose answer was lost: our upload went through
         raise
     return True
 

@@ -113,3 +113,7 @@ class ImageTagAlreadyExists(LabError):
 
 class PushFailed(LabError):
     """A push stopped before ``put_image``: no tag points at the partial image."""
+
+
+class CleanupIncomplete(LabError):
+    """Cleanup could not delete some of the suite's resources; they still exist (and may still cost money)."""

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from helpers.calls import record_from_environment
 from helpers.errors import BackendNotConfigured, InvalidParameter
 
 BACKENDS = ("local", "aws")
 DEFAULT_REGION = "us-east-1"
+#: The shape of a region code (us-east-1, eu-west-3, ap-southeast-2, us-gov-west-1, cn-north-1).
+REGION_PATTERN = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
 #: botocore's standard retry mode: throttling and transient errors are retried with backoff.
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
 
@@ -22,6 +26,7 @@ class LabSession(boto3.Session):
         super().__init__(**kwargs)
         self.backend = backend
         self.endpoint_url = endpoint_url
+        record_from_environment(self)  # FARGATE_LAB_RECORD_CALLS: the least-privilege check
 
     def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs.setdefault("endpoint_url", self.endpoint_url)
@@ -48,6 +53,9 @@ def connect(backend: str = "local", region: str | None = DEFAULT_REGION, profile
     """
     if backend not in BACKENDS:
         raise InvalidParameter("backend", backend, f"choose one of {', '.join(repr(b) for b in BACKENDS)}")
+    if region is not None and not (isinstance(region, str) and REGION_PATTERN.fullmatch(region)):
+        raise InvalidParameter("region", region, "an AWS region code such as 'us-east-1' or 'eu-west-3' "
+                                                 "(or None for the default chain, with backend='aws')")
     if backend == "local":
         from helpers import local
 

@@ -116,6 +116,10 @@ def start(
     running = status(p)
     if running:
         return running
+    from helpers.local.faults import FAULTS_ENV, parse_spec
+
+    faults = faults or os.environ.get(FAULTS_ENV) or None
+    parse_spec(faults)  # a bad spec fails here, with what would be valid, not in the detached server
     with open(state_dir() / f"start-{p}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two kernels starting at once start one server
         running = status(p)

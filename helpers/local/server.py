@@ -33,6 +33,7 @@ class ControlApp:
             return self._json(start_response, {
                 "server": SERVER_NAME, "pid": os.getpid(), "port": self.port, "docker": hooks.docker_available(),
                 "runtime": hooks.CONFIG.get("runtime"), "faults": hooks.CONFIG.get("faults"),
+                "fault_counts": hooks.CONFIG.get("fault_counts", {}),
             })
         if path == RESET_PATH and environ.get("REQUEST_METHOD") == "POST":
             reset_all()
@@ -66,7 +67,9 @@ def build_app(port: int, faults: str | None = None, runtime: str = "auto") -> Co
     from helpers.local import fidelity
 
     fidelity.apply_all()
-    return ControlApp(DomainDispatcherApplication(create_backend_app), port)
+    app = ControlApp(DomainDispatcherApplication(create_backend_app), port)
+    hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
+    return app
 
 
 def serve(port: int, faults: str | None = None, runtime: str = "auto") -> None:

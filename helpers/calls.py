@@ -1,0 +1,95 @@
+"""Records every AWS API operation a run makes, as IAM actions (``ecs:RunTask``), for the least-privilege check.
+
+Set ``FARGATE_LAB_RECORD_CALLS=/path/file`` and every :class:`helpers.LabSession` (in
+this process and in the notebooks' kernels, which inherit the environment) appends one
+line per API call to that file. ``iam/fargate-lab-policy.json`` must grant exactly the
+actions such a file holds after a full run (tests/test_suite_run.py checks it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+RECORD_ENV = "FARGATE_LAB_RECORD_CALLS"
+#: Where a service's IAM action prefix differs from its signing name.
+_PREFIX = {"monitoring": "cloudwatch", "execute-api": "execute-api"}
+POLICY_PATH = Path(__file__).resolve().parent.parent / "iam" / "fargate-lab-policy.json"
+
+
+def action_of(model: Any) -> str:
+    """The IAM action of a botocore OperationModel: ``"ecs:RunTask"``."""
+    service = model.service_model
+    name = service.signing_name or service.endpoint_prefix
+    return f"{_PREFIX.get(name, name)}:{model.name}"
+
+
+def record_calls(session: boto3.Session, path: str | os.PathLike) -> None:
+    """Append the IAM action of every call ``session``'s clients make to ``path`` (botocore's before-call event)."""
+    target = os.fspath(path)
+
+    def before_call(model: Any, **kwargs: Any) -> None:
+        with open(target, "a", encoding="utf-8") as out:  # one short append per call: safe across processes
+            out.write(action_of(model) + "\n")
+
+    session.events.register("before-call", before_call, unique_id="fargate-lab-record-calls")
+
+
+def record_from_environment(session: boto3.Session) -> None:
+    """Called by LabSession: records calls when ``FARGATE_LAB_RECORD_CALLS`` names a file."""
+    path = os.environ.get(RECORD_ENV)
+    if path:
+        record_calls(session, path)
+
+
+def recorded_actions(path: str | os.PathLike) -> set[str]:
+    """The distinct actions in a record file."""
+    return {line.strip() for line in Path(path).read_text().splitlines() if line.strip()}
+
+
+def policy_actions(path: str | os.PathLike = POLICY_PATH) -> set[str]:
+    """Every action the policy document allows (no wildcards are expected in it)."""
+    document = json.loads(Path(path).read_text())
+    actions: set[str] = set()
+    for statement in document["Statement"]:
+        if statement.get("Effect") != "Allow":
+            continue
+        granted = statement.get("Action", [])
+        actions.update([granted] if isinstance(granted, str) else granted)
+    return actions
+
+
+def compare(recorded: Iterable[str], granted: Iterable[str]) -> tuple[set[str], set[str]]:
+    """(actions made but not granted, actions granted but never made)."""
+    recorded, granted = set(recorded), set(granted)
+    return recorded - granted, granted - recorded
+
+
+#: Actions authorised without a call of their own, and the calls that need them: tagging at creation
+#: (the create call is authorised for the tag action too) and handing a role to ECS.
+IMPLIED_BY: dict[str, set[str]] = {
+    "ecr:TagResource": {"ecr:CreateRepository"},
+    "ecs:TagResource": {"ecs:CreateCluster", "ecs:RegisterTaskDefinition", "ecs:RunTask", "ecs:CreateService"},
+    "logs:TagResource": {"logs:CreateLogGroup"},
+    "iam:TagRole": {"iam:CreateRole"},
+    "ec2:CreateTags": {"ec2:CreateSecurityGroup"},
+    "secretsmanager:TagResource": {"secretsmanager:CreateSecret"},
+    "iam:PassRole": {"ecs:RegisterTaskDefinition", "ecs:RunTask", "ecs:CreateService"},
+}
+
+
+def implied_actions(path: str | os.PathLike = POLICY_PATH) -> set[str]:
+    """Actions granted for what is not an SDK call the recorder can see (statements whose Sid starts "Implied"):
+    iam:PassRole (checked when ECS is handed a role), the registry calls the Docker engine makes."""
+    document = json.loads(Path(path).read_text())
+    actions: set[str] = set()
+    for statement in document["Statement"]:
+        if statement.get("Sid", "").startswith("Implied"):
+            granted = statement.get("Action", [])
+            actions.update([granted] if isinstance(granted, str) else granted)
+    return actions

@@ -1,0 +1,437 @@
+"""Teardown: find everything the suite created, by its tags on the backend itself, and delete it in order.
+
+``find`` never looks at names: a resource is the suite's when it carries
+``fargate-lab:suite=fargate-lab`` (helpers.tags), so a cleanup on another machine finds
+what this one created, and a look-alike name without the tag is never touched.
+``cleanup`` is a dry run unless called with ``dry_run=False, confirm=True``; it deletes
+in dependency order and is idempotent (what is gone already is reported, not an error).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pandas as pd
+from botocore.exceptions import ClientError
+from tqdm.auto import tqdm
+
+from helpers.cost import fargate_hourly_rate
+from helpers.errors import CleanupIncomplete, InvalidParameter
+from helpers.tags import RUN_ID_TAG_KEY, is_suite_tagged
+
+#: Deletion order: what depends on something is deleted before it.
+KINDS = ("service", "task", "task definition", "log group", "security group", "role", "secret",
+         "repository", "cluster")
+ECR_GB_MONTH = 0.10
+LOGS_GB_MONTH = 0.03
+SECRET_MONTH = 0.40
+DAYS_PER_MONTH = 365 / 12
+COLUMNS = ["kind", "region", "name", "id", "run_id", "cost_per_day_usd", "note"]
+#: Regions searched besides the session's when none are given: those the lab's notebooks use by default
+#: (04_cost_and_state builds its demo fleet in both).
+LAB_REGIONS = ("us-east-1", "eu-west-1")
+#: Error codes that mean "it is gone already": deleting it again is a success.
+GONE = {
+    "ServiceNotFoundException", "ServiceNotActiveException", "ClusterNotFoundException", "ResourceNotFoundException",
+    "InvalidGroup.NotFound", "NoSuchEntity", "RepositoryNotFoundException",
+}
+#: ECS says "not found" or "inactive" with generic codes (ClientException, InvalidParameterException).
+GONE_WORDS = ("not found", "inactive", "does not exist")
+
+
+@dataclass
+class Resource:
+    """One suite-tagged resource: what it is, what it costs per day while it exists, how to delete it."""
+
+    kind: str
+    name: str
+    id: str
+    run_id: str
+    cost_per_day_usd: float = 0.0
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    region: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return {c: getattr(self, c) for c in COLUMNS}
+
+
+class _Regional:
+    """The session's clients in one region (what every finder and deleter needs: ``client`` and ``region_name``)."""
+
+    def __init__(self, session: boto3.Session, region: str) -> None:
+        self.session = session
+        self.region_name = region
+
+    def client(self, name: str) -> Any:
+        return self.session.client(name, region_name=self.region_name)
+
+
+def _tag(tags: Any, key: str) -> str:
+    for tag in (tags.items() if isinstance(tags, dict) else
+                ((t.get("Key", t.get("key")), t.get("Value", t.get("value"))) for t in tags or [])):
+        if tag[0] == key:
+            return tag[1]
+    return ""
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
+
+
+# ---- finding: one function per kind, each yields only suite-tagged resources -------------------------------
+
+def _clusters(session: boto3.Session) -> list[dict]:
+    ecs = session.client("ecs")
+    arns = list(_pages(ecs, "list_clusters", "clusterArns"))
+    return [c for chunk in _chunks(arns, 100) for c in ecs.describe_clusters(clusters=chunk, include=["TAGS"])["clusters"]]
+
+
+class _TaskDefinitions:
+    """Task definitions by ARN, fetched once: services and tasks need their size and platform for cost."""
+
+    def __init__(self, session: boto3.Session) -> None:
+        self.ecs = session.client("ecs")
+        self.region = session.region_name or "us-east-1"
+        self.cache: dict[str, dict] = {}
+
+    def get(self, arn: str) -> dict:
+        if arn not in self.cache:
+            answer = self.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+            self.cache[arn] = dict(answer["taskDefinition"], tags=answer.get("tags", []))
+        return self.cache[arn]
+
+    def hourly(self, arn: str, cpu: Any = None, memory: Any = None, spot: bool = False) -> float:
+        definition = self.get(arn)
+        platform = definition.get("runtimePlatform") or {}
+        try:
+            return fargate_hourly_rate(
+                int(cpu or definition.get("cpu") or 256), int(memory or definition.get("memory") or 512),
+                region=self.region, arch=platform.get("cpuArchitecture") or "X86_64",
+                os_family=platform.get("operatingSystemFamily") or "LINUX", spot=spot,
+                ephemeral_gib=(definition.get("ephemeralStorage") or {}).get("sizeInGiB", 20),
+            )
+        except InvalidParameter:  # a region without shipped rates: the cost is unknown, not zero
+            return float("nan")
+
+
+def _find_services(session: boto3.Session, clusters: list[dict], defs: _TaskDefinitions) -> list[Resource]:
+    ecs = session.client("ecs")
+    found = []
+    for cluster in clusters:
+        arns = list(_pages(ecs, "list_services", "serviceArns", cluster=cluster["clusterArn"]))
+        for chunk in _chunks(arns, 10):
+            for service in ecs.describe_services(cluster=cluster["clusterArn"], services=chunk, include=["TAGS"])[
+                    "services"]:
+                if service.get("status") == "INACTIVE" or not is_suite_tagged(service.get("tags")):
+                    continue
+                strategy = service.get("capacityProviderStrategy") or []
+                spot = bool(strategy) and all(s.get("capacityProvider") == "FARGATE_SPOT" for s in strategy)
+                hourly = defs.hourly(service["taskDefinition"], spot=spot)
+                found.append(Resource(
+                    "service", service["serviceName"], service["serviceArn"], _tag(service["tags"], RUN_ID_TAG_KEY),
+                    service.get("desiredCount", 0) * hourly * 24, f"{service.get('desiredCount', 0)} task(s) wanted",
+                    {"cluster": cluster["clusterArn"]},
+                ))
+    return found
+
+
+def _find_tasks(session: boto3.Session, clusters: list[dict], defs: _TaskDefinitions,
+                services: list[Resource]) -> list[Resource]:
+    ecs = session.client("ecs")
+    by_service = {(s.extra["cluster"], s.name) for s in services}
+    found = []
+    for cluster in clusters:
+        arns = list(_pages(ecs, "list_tasks", "taskArns", cluster=cluster["clusterArn"], desiredStatus="RUNNING"))
+        for chunk in _chunks(arns, 100):
+            for task in ecs.describe_tasks(cluster=cluster["clusterArn"], tasks=chunk, include=["TAGS"])["tasks"]:
+                if task.get("lastStatus") == "STOPPED" or not is_suite_tagged(task.get("tags")):
+                    continue
+                group = task.get("group", "")
+                in_service = group.startswith("service:") and (cluster["clusterArn"], group[8:]) in by_service
+                spot = task.get("capacityProviderName") == "FARGATE_SPOT"
+                cost = 0.0 if in_service else defs.hourly(task["taskDefinitionArn"], task.get("cpu"),
+                                                          task.get("memory"), spot) * 24
+                note = f"billed in {group}" if in_service else task.get("lastStatus", "")
+                found.append(Resource("task", task["taskArn"].rsplit("/", 1)[-1], task["taskArn"],
+                                      _tag(task["tags"], RUN_ID_TAG_KEY), cost, note,
+                                      {"cluster": cluster["clusterArn"]}))
+    return found
+
+
+def _find_task_definitions(session: boto3.Session, defs: _TaskDefinitions) -> list[Resource]:
+    ecs = session.client("ecs")
+    found = []
+    for arn in _pages(ecs, "list_task_definitions", "taskDefinitionArns", status="ACTIVE"):
+        definition = defs.get(arn)
+        if is_suite_tagged(definition["tags"]):
+            name = f"{definition['family']}:{definition['revision']}"
+            found.append(Resource("task definition", name, arn, _tag(definition["tags"], RUN_ID_TAG_KEY),
+                                  0.0, "free"))
+    return found
+
+
+def _find_log_groups(session: boto3.Session) -> list[Resource]:
+    logs = session.client("logs")
+    found = []
+    for group in _pages(logs, "describe_log_groups", "logGroups"):
+        arn = group.get("logGroupArn") or group["arn"].removesuffix(":*")
+        tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
+        if is_suite_tagged(tags):
+            gb = group.get("storedBytes", 0) / 1024**3
+            found.append(Resource("log group", group["logGroupName"], arn, _tag(tags, RUN_ID_TAG_KEY),
+                                  gb * LOGS_GB_MONTH / DAYS_PER_MONTH, f"{group.get('storedBytes', 0)} bytes stored"))
+    return found
+
+
+def _find_security_groups(session: boto3.Session) -> list[Resource]:
+    from helpers.tags import SUITE_TAG_KEY, SUITE_TAG_VALUE
+
+    ec2 = session.client("ec2")
+    found = []
+    tagged = [{"Name": f"tag:{SUITE_TAG_KEY}", "Values": [SUITE_TAG_VALUE]}]
+    for group in _pages(ec2, "describe_security_groups", "SecurityGroups", Filters=tagged):
+        if is_suite_tagged(group.get("Tags")):  # the filter asked the backend; this checks its answer
+            found.append(Resource("security group", group["GroupName"], group["GroupId"],
+                                  _tag(group["Tags"], RUN_ID_TAG_KEY), 0.0, "free"))
+    return found
+
+
+def _find_roles(session: boto3.Session) -> list[Resource]:
+    iam = session.client("iam")
+    found = []
+    for role in _pages(iam, "list_roles", "Roles"):
+        if role.get("Path", "").startswith("/aws-service-role/"):
+            continue
+        tags = iam.list_role_tags(RoleName=role["RoleName"]).get("Tags", [])
+        if is_suite_tagged(tags):
+            found.append(Resource("role", role["RoleName"], role["Arn"], _tag(tags, RUN_ID_TAG_KEY), 0.0, "free"))
+    return found
+
+
+def _find_secrets(session: boto3.Session) -> list[Resource]:
+    secrets = session.client("secretsmanager")
+    found = []
+    for secret in _pages(secrets, "list_secrets", "SecretList"):
+        if is_suite_tagged(secret.get("Tags")) and not secret.get("DeletedDate"):
+            found.append(Resource("secret", secret["Name"], secret["ARN"], _tag(secret["Tags"], RUN_ID_TAG_KEY),
+                                  SECRET_MONTH / DAYS_PER_MONTH, "value never read"))
+    return found
+
+
+def _find_repositories(session: boto3.Session) -> list[Resource]:
+    ecr = session.client("ecr")
+    found = []
+    for repo in _pages(ecr, "describe_repositories", "repositories"):
+        tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
+        if not is_suite_tagged(tags):
+            continue
+        images = list(_pages(ecr, "describe_images", "imageDetails", repositoryName=repo["repositoryName"]))
+        size = sum(i.get("imageSizeInBytes", 0) for i in images)
+        found.append(Resource("repository", repo["repositoryName"], repo["repositoryArn"], _tag(tags, RUN_ID_TAG_KEY),
+                              size / 1024**3 * ECR_GB_MONTH / DAYS_PER_MONTH, f"{len(images)} image(s), {size} bytes"))
+    return found
+
+
+def find(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str] | None = None,
+         regions: Iterable[str] | None = None) -> list[Resource]:
+    """Every suite-tagged resource on the backend (optionally of one run, of some kinds), in deletion order.
+
+    ``regions``: where to look (default: the session's region and LAB_REGIONS); IAM roles are global.
+    """
+    kinds = _check_kinds(kinds)
+    _check_run_id(run_id)
+    regions = _check_regions(session, regions)
+    found: list[Resource] = []
+    for index, region in enumerate(regions):
+        for resource in _find_in(_Regional(session, region), kinds if index == 0 else kinds - {"role"}):
+            resource.region = "global" if resource.kind == "role" else region
+            found.append(resource)
+    found.sort(key=lambda r: KINDS.index(r.kind))  # stable: regions keep their order within a kind
+    return [r for r in found if run_id is None or r.run_id == run_id]
+
+
+def _find_in(session: Any, kinds: set[str]) -> list[Resource]:
+    clusters = [c for c in _clusters(session) if c.get("status") != "INACTIVE"] if {
+        "service", "task", "cluster"} & kinds else []
+    defs = _TaskDefinitions(session)
+    services = _find_services(session, clusters, defs) if {"service", "task"} & kinds else []
+    finders: dict[str, Callable[[], list[Resource]]] = {
+        "service": lambda: services,
+        "task": lambda: _find_tasks(session, clusters, defs, services),
+        "task definition": lambda: _find_task_definitions(session, defs),
+        "log group": lambda: _find_log_groups(session),
+        "security group": lambda: _find_security_groups(session),
+        "role": lambda: _find_roles(session),
+        "secret": lambda: _find_secrets(session),
+        "repository": lambda: _find_repositories(session),
+        "cluster": lambda: [
+            Resource("cluster", c["clusterName"], c["clusterArn"], _tag(c.get("tags"), RUN_ID_TAG_KEY), 0.0,
+                     f"{c.get('runningTasksCount', 0)} running task(s)")
+            for c in clusters if is_suite_tagged(c.get("tags"))
+        ],
+    }
+    return [r for kind in KINDS if kind in kinds for r in finders[kind]()]
+
+
+def table(resources: list[Resource]) -> pd.DataFrame:
+    """Resources as a table: kind, region, name, id, run_id, cost_per_day_usd, note."""
+    return pd.DataFrame([r.row() for r in resources], columns=COLUMNS)
+
+
+def inventory(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str] | None = None,
+              regions: Iterable[str] | None = None) -> pd.DataFrame:
+    """What the suite has on the backend now and what each costs per day while it exists (USD)."""
+    return table(find(session, run_id, kinds, regions))
+
+
+# ---- deleting: one function per kind; "gone already" is success ---------------------------------------------
+
+def _delete_service(session: boto3.Session, r: Resource) -> None:
+    ecs = session.client("ecs")
+    ecs.update_service(cluster=r.extra["cluster"], service=r.id, desiredCount=0)
+    ecs.delete_service(cluster=r.extra["cluster"], service=r.id)
+
+
+def _delete_role(session: boto3.Session, r: Resource) -> None:
+    iam = session.client("iam")
+    for policy in _pages(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=r.name):
+        iam.detach_role_policy(RoleName=r.name, PolicyArn=policy["PolicyArn"])
+    for name in _pages(iam, "list_role_policies", "PolicyNames", RoleName=r.name):
+        iam.delete_role_policy(RoleName=r.name, PolicyName=name)
+    iam.delete_role(RoleName=r.name)
+
+
+def _patiently(call: Callable[[], Any], codes: set[str], patience: float = 300.0) -> None:
+    """Retry ``call`` while AWS answers one of ``codes`` (something it depends on is still going away)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            call()
+            return
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in codes or time.monotonic() > deadline:
+                raise
+            time.sleep(5)
+
+
+def _delete_security_group(session: boto3.Session, r: Resource) -> None:
+    """The network interfaces of stopped tasks take a minute or two to go on AWS: DependencyViolation until then."""
+    ec2 = session.client("ec2")
+    _patiently(lambda: ec2.delete_security_group(GroupId=r.id), {"DependencyViolation"})
+
+
+def _delete_cluster(session: boto3.Session, r: Resource) -> None:
+    """Stopped tasks and deleted services linger (STOPPING, DRAINING) a while on AWS: the cluster waits for them."""
+    ecs = session.client("ecs")
+    _patiently(lambda: ecs.delete_cluster(cluster=r.id),
+               {"ClusterContainsTasksException", "ClusterContainsServicesException"})
+
+
+DELETERS: dict[str, Callable[[boto3.Session, Resource], None]] = {
+    "service": _delete_service,
+    "task": lambda s, r: s.client("ecs").stop_task(cluster=r.extra["cluster"], task=r.id,
+                                                   reason="fargate-lab cleanup"),
+    "task definition": lambda s, r: s.client("ecs").deregister_task_definition(taskDefinition=r.id),
+    "log group": lambda s, r: s.client("logs").delete_log_group(logGroupName=r.name),
+    "security group": _delete_security_group,
+    "role": _delete_role,
+    "secret": lambda s, r: s.client("secretsmanager").delete_secret(SecretId=r.id, ForceDeleteWithoutRecovery=True),
+    "repository": lambda s, r: s.client("ecr").delete_repository(repositoryName=r.name, force=True),
+    "cluster": _delete_cluster,
+}
+
+
+def delete(session: boto3.Session, resource: Resource) -> str:
+    """Delete one resource; returns "deleted", "gone already" or "failed: <why>" (never raises for AWS errors)."""
+    region = session.region_name if resource.region in ("", "global") else resource.region
+    try:
+        DELETERS[resource.kind](_Regional(session, region), resource)
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        message = exc.response["Error"].get("Message", "")
+        if code in GONE or any(word in message.lower() for word in GONE_WORDS):
+            return "gone already"
+        return f"failed: {code}: {message}"
+    return "deleted"
+
+
+def _check_kinds(kinds: Iterable[str] | None) -> set[str]:
+    if kinds is None:
+        return set(KINDS)
+    if isinstance(kinds, str) or not all(isinstance(k, str) for k in kinds) or not set(kinds) <= set(KINDS) \
+            or not set(kinds):
+        raise InvalidParameter("kinds", kinds, f"None (every kind) or a list drawn from {list(KINDS)}")
+    return set(kinds)
+
+
+def _check_run_id(run_id: Any) -> None:
+    if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
+        raise InvalidParameter("run_id", run_id, "None (every run) or a run id such as '20261128T025122Z' "
+                                                 "(the fargate-lab:run-id tag)")
+
+
+def _check_regions(session: boto3.Session, regions: Iterable[str] | None) -> list[str]:
+    from helpers.session import REGION_PATTERN
+
+    if regions is None:
+        return list(dict.fromkeys([session.region_name or LAB_REGIONS[0], *LAB_REGIONS]))
+    if isinstance(regions, str) or not regions or not all(
+            isinstance(r, str) and REGION_PATTERN.fullmatch(r) for r in regions):
+        raise InvalidParameter("regions", regions, "None (the session's region and the lab's) or a list of region "
+                                                   "codes such as ['us-east-1', 'eu-west-1']")
+    return list(dict.fromkeys(regions))
+
+
+def check_flags(dry_run: Any, confirm: Any) -> None:
+    """dry_run and confirm must be real booleans; deleting needs both dry_run=False and confirm=True."""
+    if not isinstance(dry_run, bool):
+        raise InvalidParameter("dry_run", dry_run, "True (list only, the default) or False (delete)")
+    if not isinstance(confirm, bool):
+        raise InvalidParameter("confirm", confirm, "False (the default) or True (allow deleting)")
+    if not dry_run and not confirm:
+        raise InvalidParameter("confirm", confirm, "True to delete for real with dry_run=False "
+                                                   "(or keep dry_run=True to only list)")
+
+
+def cleanup(session: boto3.Session, dry_run: bool = True, confirm: bool = False, run_id: str | None = None,
+            kinds: Iterable[str] | None = None, progress: bool = True,
+            regions: Iterable[str] | None = None, resources: list[Resource] | None = None) -> pd.DataFrame:
+    """List (dry run, the default) or delete, in dependency order, everything the suite created.
+
+    Returns a table: kind, name, id, run_id, cost_per_day_usd, note, action ("would delete",
+    "deleted", "gone already" or "failed: ..."). Deleting needs ``dry_run=False, confirm=True``.
+    ``resources``: what ``find`` returned already (saves finding it again); else found here.
+    """
+    check_flags(dry_run, confirm)
+    if resources is None:
+        resources = find(session, run_id, kinds, regions)
+    rows = []
+    for resource in tqdm(resources, desc="cleanup", disable=not progress or dry_run or not resources):
+        action = "would delete" if dry_run else delete(session, resource)
+        rows.append(dict(resource.row(), action=action))
+    return pd.DataFrame(rows, columns=COLUMNS + ["action"])
+
+
+def cost_per_day(table: pd.DataFrame) -> float:
+    """What the listed resources cost per day while they exist (USD)."""
+    return float(table["cost_per_day_usd"].sum()) if len(table) else 0.0
+
+
+def raise_on_failures(table: pd.DataFrame) -> None:
+    """A runbook must fail when something could not be deleted: raise CleanupIncomplete listing it."""
+    failed = table[table["action"].str.startswith("failed")] if len(table) else table
+    if len(failed):
+        lines = "\n".join(f"  - {r.kind} {r.name}: {r.action}" for r in failed.itertuples())
+        raise CleanupIncomplete(f"{len(failed)} resource(s) could not be deleted and still exist:\n{lines}\n"
+                                "Fix the cause, then run the cleanup again: it picks up what is left.")

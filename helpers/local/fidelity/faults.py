@@ -1,0 +1,32 @@
+"""Installs the fault injector (helpers.local.faults) when the server was started with faults."""
+
+from __future__ import annotations
+
+from helpers.local import hooks
+from helpers.local.faults import FaultInjector, parse_spec
+
+
+class _ThroughTheServer:
+    """Lets a "lost" fault process the request through everything after the injector (fixes, then moto)."""
+
+    def __call__(self, environ: dict, start_response):  # noqa: ANN204 - a WSGI app
+        environ[SKIP_KEY] = True
+        return hooks.CONFIG["app"](environ, start_response)
+
+
+SKIP_KEY = "fargate_lab.faults.done"
+
+
+def apply() -> None:
+    spec = parse_spec(hooks.CONFIG.get("faults"))
+    if not spec.active:
+        return
+    injector = FaultInjector(spec, app=_ThroughTheServer())
+    hooks.CONFIG["fault_counts"] = injector.counts
+
+    def middleware(environ: dict, start_response):  # noqa: ANN202 - a WSGI middleware
+        if environ.get(SKIP_KEY):
+            return None
+        return injector(environ, start_response)
+
+    hooks.MIDDLEWARE.insert(0, middleware)  # before any other fix, as the network would be

@@ -1,0 +1,158 @@
+"""The whole suite, run as a runbook would run it, on an embedded backend that throttles 30% of the calls.
+
+One run (``python -m helpers run``, every notebook in notebooks/, in order), then the cleanup notebook
+with ``dry_run=False, confirm=True``, both recording every API call. Then:
+
+- the suite passed although 30% of the calls were throttled (and some got 5xx or were slow);
+- every resource it created carries the suite's tags and this run's id;
+- the cleanup left nothing of the suite behind, and touched nothing else;
+- no secret (ECR token or password, secret values, the session's keys) is in any executed notebook or log;
+- the IAM policy in iam/ grants exactly the operations made (iam/README.md explains the few that are
+  implied, not calls).
+
+Before the cleanup run, one resource of every kind is added (outside the recording), so every path of the
+cleanup is exercised whatever the other notebooks create.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from helpers import calls, cleanup, hygiene, local
+from helpers.tags import suite_tags
+from tests.conftest import ROOT
+from tests.faulty import fault_counts, faulty_backend
+from tests.resources import one_of_each, snapshot
+
+FAULTS = "throttle=0.3,error=0.03,slow=0.03,slow_seconds=0.3,seed=8"
+RUN_ID = "suite-run-test"
+#: Kinds whose snapshot entries are resources cleanup handles by name (tasks and images are checked apart).
+NAMED_KINDS = ("cluster", "service", "task definition", "log group", "security group", "role", "secret",
+               "repository")
+
+
+@dataclass
+class SuiteRun:
+    run: subprocess.CompletedProcess
+    clean: subprocess.CompletedProcess
+    out: Path
+    calls: Path
+    before: dict
+    after: dict
+    final: dict
+    found: list
+    left: list
+    secrets: list
+    counts: dict
+    log: Path
+    tasks_tagged: dict
+
+
+def helpers_run(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "helpers", "run", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=1200)
+
+
+def task_tags(session, snapshot_tasks: set[str]) -> dict[str, bool]:
+    """Whether each task (running or stopped) carries the suite's tags."""
+    from helpers.tags import is_suite_tagged
+
+    result = {}
+    for name in snapshot_tasks:
+        region, arn = name.split("/", 1)
+        cluster = arn.split("/")[1]
+        ecs = regional(session, region).client("ecs")
+        task = ecs.describe_tasks(cluster=cluster, tasks=[arn], include=["TAGS"])["tasks"][0]
+        result[arn] = is_suite_tagged(task.get("tags"))
+    return result
+
+
+def regional(session, region: str):
+    from helpers.session import LabSession
+
+    return LabSession(backend="local", endpoint_url=session.endpoint_url, region_name=region, **local.CREDENTIALS)
+
+
+def snapshot_all(session) -> dict:
+    """The snapshot of every region the lab uses, kind by kind, names prefixed by region."""
+    merged: dict = {}
+    for region in cleanup.LAB_REGIONS:
+        for kind, names in snapshot(regional(session, region)).items():
+            prefix = "" if kind == "role" else f"{region}/"
+            merged.setdefault(kind, set()).update(f"{prefix}{n}" for n in names)
+    return merged
+
+
+@pytest.fixture(scope="module")
+def suite_run(tmp_path_factory) -> SuiteRun:
+    out = tmp_path_factory.mktemp("suite-run")
+    record = out / "calls.txt"
+    with faulty_backend(FAULTS) as session:
+        port = urlparse(session.endpoint_url).port
+        env = dict(os.environ, FARGATE_LAB_PORT=str(port), FARGATE_LAB_RECORD_CALLS=str(record),
+                   FARGATE_LAB_RUN_ID=RUN_ID)
+        before = snapshot_all(session)
+        run = helpers_run("--out", str(out / "run"), env=env)
+        after = snapshot_all(session)
+        found = cleanup.find(session)
+        tagged = task_tags(session, after["task"] - before["task"])
+        secrets = hygiene.backend_secrets(session) + hygiene.session_secrets(session)
+        one_of_each(session, "seeded-for-cleanup", suite_tags())  # not recorded: this session has no recorder
+        clean = helpers_run(str(ROOT / "notebooks" / "99_cleanup.ipynb"), "-p", "dry_run", "false",
+                            "-p", "confirm", "true", "--out", str(out / "cleanup"), env=env)
+        yield SuiteRun(run, clean, out, record, before, after, snapshot_all(session), found, cleanup.find(session),
+                       secrets, fault_counts(session), local.log_path(port), tagged)
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_suite_passes_with_30_percent_throttling(suite_run):
+    assert suite_run.run.returncode == 0, suite_run.run.stdout + suite_run.run.stderr
+    assert suite_run.clean.returncode == 0, suite_run.clean.stdout + suite_run.clean.stderr
+    assert suite_run.counts["throttle"] > 10, suite_run.counts  # the faults really happened
+
+
+def test_everything_the_suite_created_carries_its_tags_and_run_id(suite_run):
+    found = {(r.kind, r.name if r.kind == "role" else f"{r.region}/{r.name}") for r in suite_run.found}
+    for kind in NAMED_KINDS:
+        for name in suite_run.after[kind] - suite_run.before[kind]:
+            assert (kind, name) in found, f"the suite created {kind} {name!r} without the suite's tags"
+    assert all(suite_run.tasks_tagged.values()), f"untagged tasks: {suite_run.tasks_tagged}"
+    assert not suite_run.after["parameter"] - suite_run.before["parameter"], "SSM parameters: cleanup lacks them"
+    assert {r.run_id for r in suite_run.found} <= {RUN_ID}
+
+
+def test_cleanup_leaves_nothing_of_the_suite_and_touches_nothing_else(suite_run):
+    assert suite_run.left == [], [(r.kind, r.name) for r in suite_run.left]
+    for kind in NAMED_KINDS + ("parameter",):
+        assert suite_run.final[kind] == suite_run.before[kind], kind
+
+
+def test_no_secret_in_any_executed_notebook_or_log(suite_run):
+    notebooks = sorted(suite_run.out.rglob("*.ipynb"))
+    assert len(notebooks) >= 2 and suite_run.secrets, "nothing to scan, or no secret to look for"
+    (suite_run.out / "runner-output.log").write_text(
+        suite_run.run.stdout + suite_run.run.stderr + suite_run.clean.stdout + suite_run.clean.stderr)
+    findings = hygiene.scan_paths(notebooks + [suite_run.out / "runner-output.log", suite_run.log],
+                                  known=suite_run.secrets)
+    assert findings == [], hygiene.findings_table(findings).to_string()
+
+
+def test_the_policy_grants_exactly_the_operations_the_suite_makes(suite_run):
+    made = calls.recorded_actions(suite_run.calls)
+    granted = calls.policy_actions()
+    implied = calls.implied_actions()
+    missing, unused = calls.compare(made, granted)
+    assert not missing, f"the suite calls these, iam/fargate-lab-policy.json does not grant them: {sorted(missing)}"
+    unjustified = {a for a in implied if not calls.IMPLIED_BY.get(a, set()) & made}
+    assert not unjustified, f"implied by no call the suite makes: {sorted(unjustified)}"
+    unused -= implied
+    assert not unused, f"the policy grants these, the suite never calls them: {sorted(unused)}"
