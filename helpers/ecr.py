@@ -58,9 +58,10 @@ def validate_repository_name(name: object) -> str:
     return name
 
 
-def validate_tag(tag: object) -> str:
+def validate_tag(tag: object, name: str = "tag") -> str:
+    """``tag`` when ECR accepts it as an image tag; ``name`` is the parameter the caller knows it by."""
     if not isinstance(tag, str) or not IMAGE_TAG.fullmatch(tag) or tag.startswith("sha256:"):
-        raise InvalidParameter("tag", tag, "1-128 characters: letters, digits, '_', '.', '-', not starting with '.' or '-'")
+        raise InvalidParameter(name, tag, "1-128 characters: letters, digits, '_', '.', '-', not starting with '.' or '-'")
     return tag
 
 

@@ -22,6 +22,15 @@ class InvalidParameter(LabError, ValueError):
         super().__init__(f"parameter {name!r} is {value!r}, which is not valid: {valid}")
 
 
+class InvalidParameters(LabError, ValueError):
+    """Several parameters are wrong at once: every problem is listed, each naming its parameter."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} parameter(s) are not valid; nothing was created:\n{lines}")
+
+
 class BackendError(LabError):
     """The backend cannot be reached or configured."""
 

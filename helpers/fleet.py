@@ -21,6 +21,7 @@ import random
 import tarfile
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,7 +143,8 @@ def _ensure_service(ecs, s: ServicePlan, td_arn: str, network: dict) -> bool:
         strategy.append({"capacityProvider": "FARGATE_SPOT", "weight": s.spot_weight, "base": 0})
     ecs.create_service(cluster=s.cluster, serviceName=s.name, taskDefinition=td_arn, desiredCount=s.desired,
                        capacityProviderStrategy=strategy, networkConfiguration={"awsvpcConfiguration": network},
-                       tags=as_aws(suite_tags(DEMO_TAG), "key"), propagateTags="SERVICE")
+                       tags=as_aws(suite_tags(DEMO_TAG), "key"), propagateTags="SERVICE",
+                       clientToken=str(uuid.uuid4()))  # a retried call creates one service
     return True
 
 

@@ -10,6 +10,7 @@ what already runs registers nothing, starts no deployment, and says so.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +51,33 @@ def _check_timeout(timeout: object) -> float:
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
         raise InvalidParameter("timeout", timeout, "a number of seconds above 0")
     return float(timeout)
+
+
+def check_parameters(*, desired_count: object, timeout: object, image_tag: object | None = None,
+                     delete_after: object = False, confirm: object = False) -> None:
+    """Check a deployment's parameters before anything is created; raise InvalidParameters listing every problem.
+
+    Deleting the service afterwards is destructive, so ``delete_after=True`` needs ``confirm=True``.
+    """
+    from helpers.ecr import validate_tag
+    from helpers.errors import InvalidParameters
+
+    found: list[str] = []
+    checks = [(lambda v: _check_count("desired_count", v), desired_count), (_check_timeout, timeout)]
+    if image_tag is not None:
+        checks.append((lambda v: validate_tag(v, name="image_tag"), image_tag))
+    for check, value in checks:
+        try:
+            check(value)
+        except InvalidParameter as exc:
+            found.append(str(exc))
+    if delete_after not in (True, False):
+        found.append(str(InvalidParameter("delete_after", delete_after, "True or False")))
+    elif delete_after and confirm is not True:
+        found.append(str(InvalidParameter("confirm", confirm, "True to delete the service at the end "
+                                                               "(delete_after=True is destructive)")))
+    if found:
+        raise InvalidParameters(found)
 
 
 # -- ensure -------------------------------------------------------------------------------------------
@@ -106,7 +134,7 @@ def ensure_service(session: Any, cluster: str, service: str, task_definition: st
             desiredCount=desired_count, platformVersion=platform_version, **launch,
             networkConfiguration=wanted_network, deploymentConfiguration=config,
             tags=as_aws(suite_tags(tags), "key"), enableECSManagedTags=True, propagateTags=propagate_tags,
-            schedulingStrategy="REPLICA",
+            schedulingStrategy="REPLICA", clientToken=str(uuid.uuid4()),  # a retried call creates one service
         )
         return describe_service(ecs, cluster, service)
     changes: dict[str, Any] = {}

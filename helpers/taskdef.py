@@ -247,6 +247,11 @@ def _platform(td: Mapping[str, Any]) -> tuple[str, str, list[str]]:
     return arch, os_family, problems
 
 
+def size_problems(cpu: Any, memory: Any, arch: str = "X86_64", os_family: str = "LINUX") -> list[str]:
+    """Why Fargate would refuse ``cpu`` units with ``memory`` MiB (empty when it accepts them); makes no call."""
+    return _size_problems({"cpu": cpu, "memory": memory}, arch, os_family)
+
+
 def problems(td: Mapping[str, Any]) -> list[str]:
     """Every reason Fargate would reject ``td`` (empty when it is valid); makes no call."""
     found: list[str] = []

@@ -144,3 +144,19 @@ def test_a_retried_push_creates_one_image(tmp_path, spec):
         assert [(d["imageDigest"], d.get("imageTags")) for d in details] == [(result.digest, ["v1"])]
         again = ecr.push_image(session, built.source, "fargate-lab/lost", "v1", progress=False)
         assert again.bytes_uploaded == 0 and again.digest == result.digest
+
+
+def test_a_retried_create_service_creates_one_service():
+    """CreateService is processed, its answer lost, botocore retries it: the client token returns the same service."""
+    from helpers import prereqs, services, taskdef
+
+    with faulty_backend("lost=1,ops=CreateService,max_attempt=1") as session:
+        prereqs.ensure_cluster(session, "lost-services")
+        definition = taskdef.fargate_task_definition("lost-services", "busybox", cpu=256, memory=512,
+                                                     command="sleep 60", awslogs=False)
+        described = services.ensure_service(session, "lost-services", "web", definition, desired_count=1,
+                                            network=prereqs.network(session))
+        assert fault_counts(session)["lost"] == 1  # the first attempt created the service, its answer was lost
+        assert described["serviceName"] == "web" and described["status"] == "ACTIVE"
+        ecs = session.client("ecs")
+        assert len(ecs.list_services(cluster="lost-services")["serviceArns"]) == 1

@@ -16,8 +16,7 @@ from tests.resources import one_of_each, snapshot
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 DESTRUCTIVE = re.compile(r"\bcleanup\.cleanup\(|\bdelete_?\w*\(|\bteardown\w*\(|confirm\s*=\s*confirm")
 #: Notebooks known to break the contract (strict: the test fails once they are fixed, to be unmarked).
-KNOWN = {"03_deploy_service.ipynb": "notebook 03 deletes the service with delete_after=True, without confirm=True: "
-                                   "issue 6"}
+KNOWN: dict[str, str] = {}  # notebook name -> why it breaks the contract (none does now)
 
 
 def code_cells(path) -> list[dict]:

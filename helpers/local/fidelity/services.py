@@ -533,8 +533,20 @@ def _patch_responses() -> None:
     original_create = EC2ContainerServiceResponse.create_service
 
     def create_service(self: Any) -> Any:
+        # ECS's clientToken: a retried CreateService (its answer lost) gets the service the first call created.
+        token = self._get_param("clientToken")
+        cluster, name = self._get_param("cluster", "default"), self._get_param("serviceName")
+        if token:
+            try:
+                existing = self.ecs_backend._get_service(cluster, name)
+            except Exception:  # noqa: BLE001 - no such service (or cluster): create it below, or fail there
+                existing = None
+            if existing is not None and existing.status != "INACTIVE" and \
+                    getattr(existing, "_lab_client_token", None) == token:
+                return ActionResult({"service": existing})
         answer = original_create(self)
-        service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+        service = self.ecs_backend._get_service(cluster, name)
+        service._lab_client_token = token
         with ecs._lock:
             adopt(self.ecs_backend, service, self._get_param("deploymentConfiguration"),
                   self._get_param("enableECSManagedTags") or False)
