@@ -23,9 +23,10 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest --nbmake tests notebooks $(PYTEST_ARGS)
 
+# `make jupyter` as root (a container, a CI machine) passes --allow-root, which JupyterLab otherwise demands.
 jupyter: $(STAMP)
 	$(PY) -m helpers.local start
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks

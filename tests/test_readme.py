@@ -1,0 +1,50 @@
+"""The README is the lab's front page: its links lead somewhere, and it lists every notebook."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlparse
+
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+#: The targets of Markdown links and images, [text](target) and ![alt](target), nested ones (a badge) included.
+LINKS = re.findall(r"\]\(([^)\s]+)\)", README)
+
+
+def test_the_two_commands_come_first():
+    first_section = README.split("\n## ", 2)[1]
+    assert first_section.startswith("Two commands") and "make lab" in first_section and "make test" in first_section
+
+
+def test_relative_links_and_images_exist():
+    local = [t.split("#")[0] for t in LINKS if not urlparse(t).scheme and not t.startswith("#")]
+    assert local, "the README links no file of the repository (its figure at least)"
+    missing = [target for target in local if not (ROOT / target).exists()]
+    assert not missing, f"the README links files that do not exist: {missing}"
+
+
+def test_in_page_anchors_exist():
+    headings = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-")
+                for h in re.findall(r"^#+ (.+)$", README, re.M)}
+    anchors = [t[1:] for t in LINKS if t.startswith("#")]
+    assert all(a in headings for a in anchors), f"anchors {anchors} not among headings {sorted(headings)}"
+
+
+def test_binder_link_opens_an_existing_notebook_in_jupyterlab():
+    binder = [t for t in LINKS if t.startswith("https://mybinder.org/v2/gh/")]
+    assert binder, "the README has no Binder link"
+    for link in binder:
+        url = urlparse(link)
+        owner, repo, ref = url.path.split("/")[3:6]
+        assert owner and repo and ref
+        urlpath = parse_qs(url.query)["urlpath"][0]
+        assert urlpath.startswith("lab/tree/"), "the link opens JupyterLab"
+        assert (ROOT / urlpath.removeprefix("lab/tree/")).is_file(), f"{urlpath} is not a file of the repository"
+
+
+def test_every_notebook_has_a_row_in_the_table():
+    rows = set(re.findall(r"^\| `(\d\d_[\w]+\.ipynb)` \|", README, re.M))
+    notebooks = {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert not notebooks - rows, f"add a row to the README's notebook table for: {sorted(notebooks - rows)}"
+    assert not rows - notebooks, f"the README's table lists notebooks that do not exist: {sorted(rows - notebooks)}"
