@@ -38,6 +38,17 @@ def backend():
     local.stop()
 
 
+@pytest.fixture(scope="module")
+def simulated_backend():
+    """A backend of the test module's own (free port) whose tasks are always simulated, Docker or not."""
+    from helpers import local
+
+    port = free_port()
+    info = local.start(port, runtime="simulated")
+    yield info
+    local.stop(port)
+
+
 @pytest.fixture
 def session(backend):
     """A fresh, empty embedded backend for each test."""

@@ -15,20 +15,12 @@ from helpers.errors import DeploymentFailed, InvalidParameter, ServiceNotFound, 
 from helpers.local.fidelity.services import MAX_RESTART_DELAY, failure_threshold, provider_for, restart_delay
 from helpers.session import LabSession
 from helpers.tags import SUITE_TAG_KEY
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT
 
 CLUSTER = "lab"
 SERVICE = "web"
 FAMILY = "web"
 REPOSITORY = "lab/app"
-
-
-@pytest.fixture(scope="module")
-def simulated_backend():
-    port = free_port()
-    info = local.start(port, runtime="simulated")
-    yield info
-    local.stop(port)
 
 
 @pytest.fixture(scope="module")

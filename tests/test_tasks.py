@@ -17,19 +17,10 @@ from helpers.local.executor import LIFECYCLE
 from helpers.local.simulated import SIMULATED_NOTE
 from helpers.session import LabSession
 from helpers.tags import SUITE_TAG_KEY
-from tests.conftest import free_port
 
 CLUSTER = "lab"
 EXIT = "FARGATE_LAB_SIMULATED_EXIT_CODE"
 SECONDS = "FARGATE_LAB_SIMULATED_SECONDS"
-
-
-@pytest.fixture(scope="module")
-def simulated_backend():
-    port = free_port()
-    info = local.start(port, runtime="simulated")
-    yield info
-    local.stop(port)
 
 
 @pytest.fixture
