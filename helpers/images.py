@@ -69,13 +69,10 @@ def sha256_digest(data: bytes) -> str:
 # --- the layer cache: diff_id -> compressed digest and size ------------------------------------------------
 
 def cache_dir() -> Path:
-    """Where the suite keeps what it can recompute (``FARGATE_LAB_STATE_DIR`` or ~/.cache/fargate-lab)."""
-    base = os.environ.get("FARGATE_LAB_STATE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fargate-lab"
-    )
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Where the suite keeps what it can recompute: the same folder as the embedded backend's state."""
+    from helpers.local import state_dir
+
+    return state_dir()
 
 
 class LayerCache:
