@@ -29,7 +29,8 @@ jupyter: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check helpers tests benchmarks
+	$(VENV)/bin/ruff check helpers emulator tests benchmarks
+	$(VENV)/bin/lint-imports
 
 backend-start: $(STAMP)
 	$(PY) -m helpers.local start

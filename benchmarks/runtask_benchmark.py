@@ -80,8 +80,8 @@ def ecs_runner():
 
 
 def executor_runner():
-    from helpers.local.docker_runtime import DockerExecutor
-    from helpers.local.executor import LaunchRequest
+    from emulator.docker_runtime import DockerExecutor
+    from emulator.executor import LaunchRequest
 
     executor = DockerExecutor(port=f"bench-{uuid.uuid4().hex[:6]}", register_hooks=False)
     definition = {"cpu": "256", "memory": "512", "containerDefinitions": [{"name": "app", "image": IMAGE,

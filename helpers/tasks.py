@@ -203,6 +203,11 @@ class TaskResult:
         return self.task_arn.rsplit("/", 1)[-1]
 
     @property
+    def simulated(self) -> bool:
+        """The embedded backend ran no container for this task (its containers' ``reason`` says so)."""
+        return any("simulated" in (reason or "").lower() for reason in self.container_reasons.values())
+
+    @property
     def failed(self) -> bool:
         """Failed to start, or an essential container did not exit with 0."""
         if self.last_status != "STOPPED":
@@ -450,11 +455,10 @@ def task_logs(session: Any, cluster: str, task_arn: str, *, follow: bool = False
         task = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"]
 
 
-def simulated(logs: Mapping[str, Sequence[str]]) -> bool:
-    """Whether these log lines come from the embedded backend's simulation (no container ran)."""
-    from helpers.local.simulated import SIMULATED_NOTE
-
-    return any(SIMULATED_NOTE in line for lines in logs.values() for line in lines)
+def simulated(results: Sequence[TaskResult]) -> bool:
+    """Whether the embedded backend only simulated these tasks (no container ran): it says so in the
+    containers' ``reason``, as DescribeTasks returns it."""
+    return any(result.simulated for result in results)
 
 
 def _log_tail(session: Any, cluster: str, results: Sequence[TaskResult], lines: int) -> str:

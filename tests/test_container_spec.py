@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from helpers.local.container_spec import health_check, parse_env_file, plan_task
-from helpers.local.pause_image import elf_executable
+from emulator.container_spec import health_check, parse_env_file, plan_task
+from emulator.pause_image import elf_executable
 
 TASK = {
     "family": "web", "cpu": "1 vCPU", "memory": "2 GB",

@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from helpers.local.docker_runtime import ESSENTIAL_EXITED, LABEL_PORT, OUT_OF_MEMORY, DockerExecutor
-from helpers.local.executor import LaunchRequest
+from emulator.docker_runtime import ESSENTIAL_EXITED, LABEL_PORT, OUT_OF_MEMORY, DockerExecutor
+from emulator.executor import LaunchRequest
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.docker

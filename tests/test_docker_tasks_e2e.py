@@ -13,8 +13,8 @@ import time
 
 import pytest
 
+from emulator.docker_runtime import ESSENTIAL_EXITED, LABEL_PORT, OUT_OF_MEMORY
 from helpers.errors import TaskFailed
-from helpers.local.docker_runtime import ESSENTIAL_EXITED, LABEL_PORT, OUT_OF_MEMORY
 from tests.conftest import ROOT, free_port
 
 prereqs = pytest.importorskip("helpers.prereqs", reason="the ECS wiring (issue 4) is not merged in this branch")
@@ -196,7 +196,7 @@ def test_notebook_02_shows_the_sample_containers_real_output_and_fails_on_a_real
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from helpers.local.simulated import SIMULATED_NOTE
+    from emulator.simulated import SIMULATED_NOTE
 
     notebook, out = str(ROOT / "notebooks" / "02_run_fargate_task.ipynb"), tmp_path / "02.ipynb"
     papermill.execute_notebook(notebook, str(out), progress_bar=False, kernel_name="python3")

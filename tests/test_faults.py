@@ -10,9 +10,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from helpers.errors import InvalidParameter
-from helpers.local import HEALTH_PATH
-from helpers.local.faults import FaultSpec, identify, parse_spec
+from emulator import HEALTH_PATH
+from emulator.errors import InvalidSetting
+from emulator.faults import FaultSpec, identify, parse_spec
 from helpers.tags import as_aws, suite_tags
 from tests.faulty import fault_counts, faulty_backend
 
@@ -26,7 +26,7 @@ def test_spec_is_parsed_and_bad_specs_say_what_is_valid():
                              ops=frozenset({"RunTask", "PutImage"}))
     assert not parse_spec(None).active and not parse_spec("").active
     for bad in ("throttle=1.5", "throttle", "nonsense=1", "seed=x", "max_attempt=0", "slow_seconds=-1", "limit=-1"):
-        with pytest.raises(InvalidParameter, match=r"parameter 'faults'.*rates from 0 to 1"):
+        with pytest.raises(InvalidSetting, match=r"parameter 'faults'.*rates from 0 to 1"):
             parse_spec(bad)
 
 

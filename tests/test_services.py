@@ -10,9 +10,9 @@ import time
 
 import pytest
 
+from emulator.fidelity.services import MAX_RESTART_DELAY, failure_threshold, provider_for, restart_delay
 from helpers import ecr, images, local, prereqs, services, taskdef, tasks
 from helpers.errors import DeploymentFailed, InvalidParameter, ServiceNotFound, TaskFailed
-from helpers.local.fidelity.services import MAX_RESTART_DELAY, failure_threshold, provider_for, restart_delay
 from helpers.session import LabSession
 from helpers.tags import SUITE_TAG_KEY
 from tests.conftest import ROOT

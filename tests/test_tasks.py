@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import pytest
 
+from emulator.executor import LIFECYCLE
+from emulator.simulated import SIMULATED_NOTE
 from helpers import local, prereqs, taskdef, tasks
 from helpers.errors import InvalidParameter, TaskFailed, TaskTimedOut
-from helpers.local.executor import LIFECYCLE
-from helpers.local.simulated import SIMULATED_NOTE
 from helpers.session import LabSession
 from helpers.tags import SUITE_TAG_KEY
 

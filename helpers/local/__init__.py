@@ -1,12 +1,11 @@
-"""The embedded backend: a moto server on 127.0.0.1 that the suite owns.
+"""Starting, finding and stopping the embedded backend: the client's side of it.
 
-Every kernel on the machine shares one server (its state lives in the server
-process), so notebook 02 sees what notebook 01 created. ``start`` is idempotent;
-``connect(backend="local")`` calls it.
+The backend itself is the ``emulator`` package, a program of its own: this module starts it as a process
+(``python -m emulator serve``) and talks to it over HTTP only, never importing it. Every kernel on the machine
+shares one server (its state lives in the server process), so notebook 02 sees what notebook 01 created.
+``start`` is idempotent; ``connect(backend="local")`` calls it.
 
-The port comes from ``FARGATE_LAB_PORT`` (default 4599). Where the embedded
-backend answers differently from AWS, the fixes live in ``helpers.local.fidelity``
-and nowhere else.
+The port comes from ``FARGATE_LAB_PORT`` (default 4599).
 """
 
 from __future__ import annotations
@@ -24,9 +23,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.errors import BackendError, BackendPortInUse
+from helpers.errors import BackendError, BackendPortInUse, InvalidParameter
 
 PORT_ENV = "FARGATE_LAB_PORT"
+FAULTS_ENV = "FARGATE_LAB_FAULTS"
+#: The checkout that holds both packages: the emulator runs with it as its working directory.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORT = 4599
 HOST = "127.0.0.1"
 HEALTH_PATH = "/_lab/health"
@@ -100,6 +102,17 @@ def status(p: int | None = None) -> ServerInfo | None:
     return ServerInfo(url=url(p), pid=int(body["pid"]), port=p, docker=bool(body.get("docker")))
 
 
+def _check_faults(spec: str | None) -> None:
+    """Ask the emulator whether a fault spec is valid; raise InvalidParameter with its answer otherwise."""
+    if not spec:
+        return
+    check = subprocess.run([sys.executable, "-m", "emulator", "check-faults", spec], capture_output=True, text=True,
+                           cwd=PROJECT_ROOT)
+    if check.returncode != 0:
+        valid = check.stderr.strip().split("which is not valid: ", 1)[-1] or "see python -m helpers.local --help"
+        raise InvalidParameter("faults", spec, valid)
+
+
 def _check_port_free(p: int) -> None:
     if _port_open(p):
         raise BackendPortInUse(
@@ -116,10 +129,8 @@ def start(
     running = status(p)
     if running:
         return running
-    from helpers.local.faults import FAULTS_ENV, parse_spec
-
     faults = faults or os.environ.get(FAULTS_ENV) or None
-    parse_spec(faults)  # a bad spec fails here, with what would be valid, not in the detached server
+    _check_faults(faults)  # a bad spec fails here, with what would be valid, not in the detached server
     with open(state_dir() / f"start-{p}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two kernels starting at once start one server
         running = status(p)
@@ -127,14 +138,14 @@ def start(
             return running
         _check_port_free(p)
         log = open(log_path(p), "ab")
-        command = [sys.executable, "-m", "helpers.local", "serve", "--port", str(p)]
+        command = [sys.executable, "-m", "emulator", "serve", "--port", str(p)]
         if faults:
             command += ["--faults", faults]
         if runtime:
             command += ["--runtime", runtime]
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
+            start_new_session=True, close_fds=True, cwd=PROJECT_ROOT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["serve", "start", "stop", "status", "reset"])
     parser.add_argument("--port", type=int, default=None, help=f"default: ${local.PORT_ENV} or {local.DEFAULT_PORT}")
     parser.add_argument("--faults", default=None, help="fault injection, e.g. 'throttle=0.3,error=0.05,slow=0.1' "
-                        "(default: $FARGATE_LAB_FAULTS; see helpers/local/faults.py)")
+                        "(default: $FARGATE_LAB_FAULTS; see emulator/faults.py)")
     parser.add_argument("--runtime", choices=["auto", "docker", "simulated"], default=None,
                         help="how tasks run: on the Docker engine, simulated, or auto (Docker when one answers); "
                              "default: $FARGATE_LAB_RUNTIME or auto")
@@ -24,10 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         port = args.port or local.port()
         if args.command == "serve":
-            from helpers.local.faults import FAULTS_ENV
-            from helpers.local.server import serve
-
-            serve(port, faults=args.faults or os.environ.get(FAULTS_ENV) or None, runtime=runtime)
+            command = [sys.executable, "-m", "emulator", "serve", "--port", str(port), "--runtime", runtime]
+            if args.faults:
+                command += ["--faults", args.faults]
+            os.chdir(local.PROJECT_ROOT)
+            os.execv(sys.executable, command)  # the emulator is its own program: this process becomes it
         elif args.command == "start":
             info = local.start(port, faults=args.faults, runtime=runtime)
             print(info.url)

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from helpers.local.executor import (
+from emulator.executor import (
     SIMULATED_EXIT_CODE_ENV,
     SIMULATED_SECONDS_ENV,
     ContainerState,
@@ -28,6 +28,8 @@ from helpers.local.executor import (
 )
 
 SIMULATED_NOTE = "[simulated by the embedded backend: no container ran]"
+#: Each simulated container's ``reason`` in DescribeTasks: how a client learns, through the API, that nothing ran.
+SIMULATED_REASON = "Simulated by the embedded backend: no container ran"
 DEFAULT_SECONDS = 3.0
 #: Phase lengths in seconds: PROVISIONING, PENDING (image pull), ACTIVATING, then from the containers' exit (or a
 #: stop request) to STOPPED, through DEACTIVATING, STOPPING and DEPROVISIONING in equal thirds.
@@ -154,7 +156,7 @@ class SimulatedExecutor:
         pulled = pull_started + timedelta(seconds=PULL_SECONDS)
         started = pulled + timedelta(seconds=ACTIVATING_SECONDS)
         names = list(plan.exit_codes)
-        state = TaskState(simulated=True, containers={n: ContainerState(name=n) for n in names})
+        state = TaskState(simulated=True, containers={n: ContainerState(name=n, reason=SIMULATED_REASON) for n in names})
         exited = self._natural_stop(plan)
         user_stop = plan.stop_requested_at
         stopping_at = min(t for t in (exited, user_stop) if t is not None) if (exited or user_stop) else None

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from helpers.errors import InvalidParameter
+from emulator.errors import InvalidSetting
 
 FAULTS_ENV = "FARGATE_LAB_FAULTS"
 SKIPPED_PREFIXES = ("/_lab/", "/moto-api/", "/v2/", "/v2")
@@ -73,7 +73,7 @@ class FaultSpec:
 
 
 def parse_spec(spec: str | None) -> FaultSpec:
-    """``"throttle=0.3,seed=7"`` -> FaultSpec; raises InvalidParameter naming what is wrong."""
+    """``"throttle=0.3,seed=7"`` -> FaultSpec; raises InvalidSetting naming what is wrong."""
     result = FaultSpec()
     if not spec or not spec.strip():
         return result
@@ -83,7 +83,7 @@ def parse_spec(spec: str | None) -> FaultSpec:
         key, sep, raw = item.partition("=")
         key, raw = key.strip(), raw.strip()
         if not sep or not hasattr(result, key):
-            raise InvalidParameter("faults", spec, _VALID)
+            raise InvalidSetting("faults", spec, _VALID)
         try:
             if key in RATE_KEYS:
                 value: Any = float(raw)
@@ -100,7 +100,7 @@ def parse_spec(spec: str | None) -> FaultSpec:
             else:  # ops
                 value = frozenset(op.strip() for op in raw.split("|") if op.strip())
         except ValueError:
-            raise InvalidParameter("faults", spec, _VALID) from None
+            raise InvalidSetting("faults", spec, _VALID) from None
         setattr(result, key, value)
     return result
 

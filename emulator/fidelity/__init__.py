@@ -11,7 +11,7 @@ import importlib
 import logging
 import pkgutil
 
-log = logging.getLogger("helpers.local.fidelity")
+log = logging.getLogger("emulator.fidelity")
 
 _applied = False
 

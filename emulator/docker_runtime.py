@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from helpers.local import hooks, pause_image
-from helpers.local.container_spec import ContainerPlan, parse_env_file, plan_task
-from helpers.local.executor import ContainerState, LaunchRequest, TaskState
-from helpers.local.log_pump import LogPump
+from emulator import hooks, pause_image
+from emulator.container_spec import ContainerPlan, parse_env_file, plan_task
+from emulator.executor import ContainerState, LaunchRequest, TaskState
+from emulator.log_pump import LogPump
 
-log = logging.getLogger("helpers.local.docker")
+log = logging.getLogger("emulator.docker")
 
 LABEL_PORT = "fargate-lab.backend-port"
 LABEL_TASK = "fargate-lab.task-id"
@@ -77,7 +77,7 @@ class _Run:
 
 
 class DockerExecutor:
-    """The Executor (see ``helpers.local.executor``) whose containers really run on the local engine."""
+    """The Executor (see ``emulator.executor``) whose containers really run on the local engine."""
 
     name = "docker"
 
@@ -269,7 +269,7 @@ class DockerExecutor:
         if run.request.pull_auth is not None:
             return run.request.pull_auth(reference)
         if _in_embedded_ecr(reference):
-            from helpers.local.fidelity import ecr
+            from emulator.fidelity import ecr
 
             return {"username": "AWS", "password": ecr.password()}
         return None
@@ -567,7 +567,7 @@ class DockerExecutor:
 def _in_embedded_ecr(reference: str) -> bool:
     """Whether ``reference`` names an image of this backend's ECR registry."""
     try:
-        from helpers.local.fidelity import ecr
+        from emulator.fidelity import ecr
 
         return reference.startswith(ecr.registry_host() + "/")
     except (ImportError, AttributeError):

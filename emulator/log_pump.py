@@ -12,9 +12,9 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from helpers.local.executor import LogSink
+from emulator.executor import LogSink
 
-log = logging.getLogger("helpers.local.logs")
+log = logging.getLogger("emulator.logs")
 
 #: CloudWatch Logs limits a PutLogEvents batch to 10,000 events.
 MAX_BATCH = 10_000

@@ -2,7 +2,7 @@
 
 ECR is a registry: what ``put_image`` and the layer-upload calls write, ``docker pull`` reads, and what
 ``docker push`` writes, ``batch_get_image`` reads. This middleware serves that API from moto's ECR
-repositories and the blob store of :mod:`helpers.local.fidelity.ecr`, so ``docker push`` / ``docker pull`` of
+repositories and the blob store of :mod:`emulator.fidelity.ecr`, so ``docker push`` / ``docker pull`` of
 ``127.0.0.1:PORT/NAME:TAG`` work against the embedded backend, logged in as user ``AWS`` with the password in
 ``get_authorization_token``'s token (Docker allows plain HTTP to registries on 127.0.0.0/8).
 
@@ -22,8 +22,8 @@ from urllib.parse import parse_qs
 from moto.core.exceptions import ServiceException
 from werkzeug.wsgi import get_input_stream
 
-from helpers.local import hooks
-from helpers.local.fidelity import ecr as store
+from emulator import hooks
+from emulator.fidelity import ecr as store
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 CHUNK = 1024 * 1024

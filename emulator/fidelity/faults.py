@@ -1,9 +1,9 @@
-"""Installs the fault injector (helpers.local.faults) when the server was started with faults."""
+"""Installs the fault injector (emulator.faults) when the server was started with faults."""
 
 from __future__ import annotations
 
-from helpers.local import hooks
-from helpers.local.faults import FaultInjector, parse_spec
+from emulator import hooks
+from emulator.faults import FaultInjector, parse_spec
 
 
 class _ThroughTheServer:

@@ -1,6 +1,6 @@
 """The embedded backend's server process: moto's app, the suite's fidelity fixes, a control API.
 
-Runs in its own process (``python -m helpers.local serve``). Everything here is
+Runs in its own process (``python -m emulator serve``). Everything here is
 specific to the embedded backend; code that talks to AWS never imports it.
 """
 
@@ -15,9 +15,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from helpers.local import HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, hooks
+from emulator import HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, hooks
 
-log = logging.getLogger("helpers.local.server")
+log = logging.getLogger("emulator.server")
 
 
 class ControlApp:
@@ -64,7 +64,7 @@ def build_app(port: int, faults: str | None = None, runtime: str = "auto") -> Co
     hooks.CONFIG.update(port=port, faults=faults, runtime=runtime)
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from helpers.local import fidelity
+    from emulator import fidelity
 
     fidelity.apply_all()
     app = ControlApp(DomainDispatcherApplication(create_backend_app), port)

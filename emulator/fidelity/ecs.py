@@ -7,8 +7,8 @@ DescribeTasks lacks cpu, memory, timestamps, stop codes and platform version, mo
 task one state per call, and leaves ``launchType`` empty for capacity providers;
 ListTasks ignores the default ``desiredStatus`` (RUNNING) and ``serviceName``.
 
-Here a task's lifecycle comes from an executor (``helpers.local.executor``): the
-simulated one, or the Docker one (``helpers.local.docker_runtime``) when a Docker
+Here a task's lifecycle comes from an executor (``emulator.executor``): the
+simulated one, or the Docker one (``emulator.docker_runtime``) when a Docker
 engine answers and the runtime is not "simulated". This module copies the executor's
 ``TaskState`` into moto's task on every DescribeTasks, ListTasks and StopTask.
 """
@@ -21,10 +21,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from helpers.local import hooks
-from helpers.local.executor import Executor, LaunchRequest, TaskState
+from emulator import hooks
+from emulator.executor import Executor, LaunchRequest, TaskState
 
-log = logging.getLogger("helpers.local.fidelity.ecs")
+log = logging.getLogger("emulator.fidelity.ecs")
 
 FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 PLATFORM_VERSION = "1.4.0"
@@ -53,13 +53,13 @@ def executor() -> Executor:
 
 
 def _choose_executor() -> Executor:
-    from helpers.local.simulated import SimulatedExecutor
+    from emulator.simulated import SimulatedExecutor
 
     runtime = hooks.CONFIG.get("runtime") or "auto"
     if runtime == "simulated":
         return SimulatedExecutor()
     if runtime == "docker" or hooks.docker_available():
-        from helpers.local.docker_runtime import DockerExecutor
+        from emulator.docker_runtime import DockerExecutor
 
         try:
             return DockerExecutor()
@@ -75,7 +75,7 @@ def resolve_image(image: str) -> str:
     embedded ECR knows name the embedded ECR: a missing repository, tag or digest raises LookupError (the
     task then stops with TaskFailedToStart and "CannotPullContainerError: ..."). Other images pass as they are.
     """
-    from helpers.local.fidelity import ecr as embedded_ecr
+    from emulator.fidelity import ecr as embedded_ecr
 
     host, _, rest = image.partition("/")
     ours = host == embedded_ecr.registry_host()
@@ -399,7 +399,7 @@ def _units(value: Any, unit: str) -> int | None:
 
 def fargate_problem(cpu: Any, memory: Any, network_mode: str | None, runtime_platform: dict | None) -> str | None:
     """ECS's ClientException message for a Fargate task definition it would reject, or None."""
-    from helpers.fargate import is_valid_size, size_table
+    from emulator.facts import FARGATE_WINDOWS_CPU, fargate_size_is_valid
 
     if network_mode != "awsvpc":
         return "Fargate only supports network mode 'awsvpc'."
@@ -412,9 +412,9 @@ def fargate_problem(cpu: Any, memory: Any, network_mode: str | None, runtime_pla
     except ValueError:
         return f"Invalid 'cpu' or 'memory' value: {cpu}, {memory}."
     os_family = ((runtime_platform or {}).get("operatingSystemFamily") or "LINUX").upper()
-    if os_family != "LINUX" and cpu_units < size_table()["windows_min_cpu"]:
-        return f"Fargate Windows tasks require at least {size_table()['windows_min_cpu']} CPU units."
-    if not is_valid_size(cpu_units, mib, os_family):
+    if os_family != "LINUX" and cpu_units not in FARGATE_WINDOWS_CPU:
+        return "Fargate Windows tasks take 1, 2 or 4 vCPU (1024, 2048 or 4096 CPU units)."
+    if not fargate_size_is_valid(cpu_units, mib, os_family):
         return (f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory. "
                 "See the Amazon ECS documentation for the valid values.")
     return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers.local.fidelity import ecs
+from emulator.fidelity import ecs
 
 PENDING = ("PROVISIONING", "PENDING", "ACTIVATING")
 

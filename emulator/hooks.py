@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-log = logging.getLogger("helpers.local")
+log = logging.getLogger("emulator")
 
 ON_RESET: list[Callable[[], None]] = []
 ON_SHUTDOWN: list[Callable[[], None]] = []
@@ -33,7 +33,7 @@ def docker_available(max_age: float = 10.0) -> bool:
     """Whether a Docker engine answers, checked at most every ``max_age`` seconds."""
     now = time.monotonic()
     if now - _docker_cache["at"] > max_age:
-        from helpers.engine import docker_client
+        from emulator.engine import docker_client
 
         _docker_cache.update(at=now, ok=docker_client() is not None)
     return bool(_docker_cache["ok"])

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from helpers.local import hooks
-from helpers.local.fidelity import ecs
+from emulator import hooks
+from emulator.fidelity import ecs
 
-log = logging.getLogger("helpers.local.fidelity.services")
+log = logging.getLogger("emulator.fidelity.services")
 
 #: Seconds between two scheduler passes.
 TICK_SECONDS = 0.25

@@ -14,7 +14,7 @@ What moto does and ECR does not (each fixed below):
   (severity counts) once an image has been scanned. Here they follow moto's scan results (``StartImageScan``,
   and the results seeded through ``/moto-api/static/ecr/scan-finding-results``). No scan starts on push.
 - ``GetAuthorizationToken`` expires in 2015 and points at ``https://ACCOUNT.dkr.ecr.REGION.amazonaws.com``;
-  here it is valid 12 hours and points at the embedded registry (``helpers.local.fidelity.registry``), and
+  here it is valid 12 hours and points at the embedded registry (``emulator.fidelity.registry``), and
   ``repositoryUri`` is ``127.0.0.1:PORT/NAME`` so that ``docker push``/``docker pull`` of it work.
 
 Server settings (environment of the server process): ``FARGATE_LAB_ECR_REGISTRY`` (``host:port`` of another
@@ -40,7 +40,7 @@ from moto.ecr import models as ecr_models
 from moto.ecr import responses as ecr_responses
 from moto.ecr.models import ecr_backends
 
-from helpers.local import hooks
+from emulator import hooks
 
 REGISTRY_ENV = "FARGATE_LAB_ECR_REGISTRY"
 PASSWORD_ENV = "FARGATE_LAB_ECR_PASSWORD"
@@ -88,7 +88,7 @@ def password() -> str:
 # --- the blob store: layer and config bytes, content-addressed, shared by every repository ---------------
 
 def blob_dir() -> Path:
-    from helpers.local import state_dir
+    from emulator import state_dir
 
     path = state_dir() / f"ecr-blobs-{hooks.CONFIG['port']}"
     path.mkdir(parents=True, exist_ok=True)

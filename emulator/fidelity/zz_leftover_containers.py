@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 import threading
 
-from helpers.local import hooks
+from emulator import hooks
 
-log = logging.getLogger("helpers.local.fidelity.leftovers")
+log = logging.getLogger("emulator.fidelity.leftovers")
 
 
 def sweep() -> int:
     """Remove this port's labeled containers; how many there were."""
-    from helpers.engine import docker_client
-    from helpers.local.docker_runtime import LABEL_PORT
+    from emulator.docker_runtime import LABEL_PORT
+    from emulator.engine import docker_client
 
     client = docker_client()
     if client is None:

@@ -1,0 +1,28 @@
+"""The embedded backend: an emulation of the AWS APIs the lab uses, on 127.0.0.1, as a program of its own.
+
+It is moto's server extended where moto differs from AWS (``emulator.fidelity``), a Docker runtime and a
+simulated executor for ECS tasks, an image registry, a service scheduler and fault injection. The client
+package (``helpers``) starts it as a process (``python -m emulator serve``) and talks to it over HTTP only; the
+two never import each other.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOST = "127.0.0.1"
+HEALTH_PATH = "/_lab/health"
+RESET_PATH = "/_lab/reset"
+SERVER_NAME = "fargate-lab embedded backend"
+STATE_DIR_ENV = "FARGATE_LAB_STATE_DIR"
+
+
+def state_dir() -> Path:
+    """Where the server keeps what it writes (``FARGATE_LAB_STATE_DIR``, else ~/.cache/fargate-lab)."""
+    base = os.environ.get(STATE_DIR_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fargate-lab"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,44 @@
+"""``python -m emulator serve --port PORT [--faults SPEC] [--runtime auto|docker|simulated]``.
+
+``python -m emulator check-faults SPEC`` exits 0 for a valid fault spec, else 2 with what would be valid: the
+client's launcher asks it before it starts a detached server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from emulator.errors import EmulatorError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m emulator", description="The embedded AWS backend's server.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="serve in the foreground until SIGTERM or SIGINT")
+    serve_parser.add_argument("--port", type=int, required=True)
+    serve_parser.add_argument("--faults", default=None, help="fault injection spec (see emulator/faults.py)")
+    serve_parser.add_argument("--runtime", choices=["auto", "docker", "simulated"], default="auto")
+    check_parser = commands.add_parser("check-faults", help="validate a fault injection spec")
+    check_parser.add_argument("spec")
+    args = parser.parse_args(argv)
+    from emulator.faults import FAULTS_ENV, parse_spec
+
+    try:
+        if args.command == "check-faults":
+            parse_spec(args.spec)
+            return 0
+        from emulator.server import serve
+
+        faults = args.faults or os.environ.get(FAULTS_ENV) or None
+        parse_spec(faults)
+        serve(args.port, faults=faults, runtime=args.runtime)
+    except EmulatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
