@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import botocore.exceptions
+
 from helpers.errors import InvalidParameter, MissingPrerequisite
 from helpers.tags import as_aws, suite_tags
 
@@ -83,13 +85,16 @@ def ensure_execution_role(session: Any, name: str = EXECUTION_ROLE_NAME, *, allo
                 f"ensure_execution_role(session, allow_create=True) (it gets AWS's managed policy "
                 f"AmazonECSTaskExecutionRolePolicy), or pass the ARN of an existing execution role"
             ) from None
-    role = iam.create_role(
-        RoleName=name,
-        AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY),
-        Description="fargate-lab: lets ECS pull images, write logs and read secrets for the suite's tasks",
-        Tags=as_aws(suite_tags(tags), "Key"),
-    )["Role"]
-    iam.attach_role_policy(RoleName=name, PolicyArn=EXECUTION_POLICY_ARN)
+    try:
+        role = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY),
+            Description="fargate-lab: lets ECS pull images, write logs and read secrets for the suite's tasks",
+            Tags=as_aws(suite_tags(tags), "Key"),
+        )["Role"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName=name)["Role"]  # another run created it between our look and our create
+    iam.attach_role_policy(RoleName=name, PolicyArn=EXECUTION_POLICY_ARN)  # attaching twice is a no-op
     iam.get_waiter("role_exists").wait(RoleName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 15})
     return role["Arn"]
 
@@ -110,17 +115,27 @@ def ensure_security_group(session: Any, vpc_id: str, name: str = SECURITY_GROUP_
                           tags: Mapping[str, str] | None = None) -> str:
     """The suite's security group in ``vpc_id`` (all egress, no ingress), created if missing."""
     ec2 = session.client("ec2")
+    found = _security_group_id(ec2, vpc_id, name)
+    if found:
+        return found
+    try:
+        created = ec2.create_security_group(
+            GroupName=name, VpcId=vpc_id,
+            Description="fargate-lab tasks: outbound only (image pulls, logs)",
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": as_aws(suite_tags(tags), "Key")}],
+        )
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "InvalidGroup.Duplicate":
+            raise
+        return _security_group_id(ec2, vpc_id, name)  # another run won the race: use what it made
+    return created["GroupId"]
+
+
+def _security_group_id(ec2: Any, vpc_id: str, name: str) -> str | None:
     found = ec2.describe_security_groups(
         Filters=[{"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc_id]}]
     )["SecurityGroups"]
-    if found:
-        return found[0]["GroupId"]
-    created = ec2.create_security_group(
-        GroupName=name, VpcId=vpc_id,
-        Description="fargate-lab tasks: outbound only (image pulls, logs)",
-        TagSpecifications=[{"ResourceType": "security-group", "Tags": as_aws(suite_tags(tags), "Key")}],
-    )
-    return created["GroupId"]
+    return found[0]["GroupId"] if found else None
 
 
 def network(session: Any, subnets: Sequence[str] | None = None, security_groups: Sequence[str] | None = None,

@@ -112,3 +112,35 @@ def test_describe_clusters_counts_running_tasks_and_active_services(session):
         time.sleep(0.2)
     assert cluster["runningTasksCount"] == 3 and cluster["pendingTasksCount"] == 0
     assert cluster["activeServicesCount"] == 1
+
+
+def _at_once(count: int, call) -> list:
+    """Run ``call`` in ``count`` threads released together, as several notebooks starting at the same moment."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(count)
+
+    def together(_):
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(together, range(count)))
+
+
+def test_find_or_create_is_safe_when_several_runs_race(session):
+    """Four runs creating the same prerequisites at once: every loser finds what the winner made, one of each."""
+    from helpers import ecr
+
+    vpc = prereqs.default_vpc(session)
+    groups = _at_once(4, lambda: prereqs.ensure_security_group(session, vpc))
+    roles = _at_once(4, lambda: prereqs.ensure_execution_role(session, allow_create=True))
+    clusters = _at_once(4, lambda: prereqs.ensure_cluster(session, "race"))
+    logs = _at_once(4, lambda: prereqs.ensure_log_group(session, "/race/logs"))
+    repos = _at_once(4, lambda: ecr.ensure_repository(session, "race/app"))
+    assert len(set(groups)) == len(set(roles)) == len(set(clusters)) == len(set(logs)) == len(set(repos)) == 1
+    found = session.client("ec2").describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [prereqs.SECURITY_GROUP_NAME]}])["SecurityGroups"]
+    assert [g["GroupId"] for g in found] == groups[:1]
+    assert len(session.client("ecs").list_clusters()["clusterArns"]) == 1
