@@ -31,7 +31,6 @@ class Outcome:
     reason: str = ""
     events: list[str] = field(default_factory=list)
     deployment: dict = field(default_factory=dict)
-    replaced_by: dict | None = None  # the deployment that took over (a circuit-breaker rollback)
 
     @property
     def ok(self) -> bool:

@@ -15,8 +15,6 @@ from tests.resources import one_of_each, snapshot
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 DESTRUCTIVE = re.compile(r"\bcleanup\.cleanup\(|\bdelete_?\w*\(|\bteardown\w*\(|confirm\s*=\s*confirm")
-#: Notebooks known to break the contract (strict: the test fails once they are fixed, to be unmarked).
-KNOWN: dict[str, str] = {}  # notebook name -> why it breaks the contract (none does now)
 
 
 def code_cells(path) -> list[dict]:
@@ -46,9 +44,7 @@ def test_every_parameter_is_reachable_with_dash_p(path):
     assert list(papermill.inspect_notebook(str(path))) == assigned
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=[pytest.mark.xfail(reason=KNOWN[p.name], strict=True)] if p.name in KNOWN else [])
-    for p in NOTEBOOKS], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_destructive_steps_need_confirm(path):
     cells = code_cells(path)
     if not any(DESTRUCTIVE.search(text(c)) for c in cells):
