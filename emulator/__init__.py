@@ -14,6 +14,7 @@ from pathlib import Path
 HOST = "127.0.0.1"
 HEALTH_PATH = "/_lab/health"
 RESET_PATH = "/_lab/reset"
+CLOCK_PATH = "/_lab/clock"
 SERVER_NAME = "fargate-lab embedded backend"
 STATE_DIR_ENV = "FARGATE_LAB_STATE_DIR"
 

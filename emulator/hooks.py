@@ -31,7 +31,7 @@ def run(registry: list[Callable[[], None]]) -> None:
 
 def docker_available(max_age: float = 10.0) -> bool:
     """Whether a Docker engine answers, checked at most every ``max_age`` seconds."""
-    now = time.monotonic()
+    now = time.monotonic()  # real time: how often to ask the engine
     if now - _docker_cache["at"] > max_age:
         from emulator.engine import docker_client
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from emulator import clock
 from emulator.executor import (
     SIMULATED_EXIT_CODE_ENV,
     SIMULATED_SECONDS_ENV,
@@ -45,10 +46,6 @@ def simulated_seconds() -> float:
         return max(0.0, float(os.environ.get(SIMULATED_SECONDS_ENV, DEFAULT_SECONDS)))
     except ValueError:
         return DEFAULT_SECONDS
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -104,7 +101,7 @@ class SimulatedExecutor:
                     pass
         plan = _Plan(
             request=request,
-            launched_at=_now(),
+            launched_at=clock.now(),
             run_seconds=seconds if one_off else None,
             exit_codes={c["name"]: _exit_code(_environment(c, request.overrides)) for c in containers},
             essential={c["name"]: c.get("essential", True) for c in containers},
@@ -117,7 +114,7 @@ class SimulatedExecutor:
             plan = self._plans.get(task_id)
             if plan is None:
                 raise KeyError(task_id)
-            state = self._state_at(plan, _now())
+            state = self._state_at(plan, clock.now())
             self._write_logs(plan, state)
             return state
 
@@ -127,9 +124,9 @@ class SimulatedExecutor:
             if plan is None or plan.stop_requested_at is not None:
                 return
             exited = self._natural_stop(plan)
-            if exited is not None and exited <= _now():
+            if exited is not None and exited <= clock.now():
                 return  # it already stopped on its own
-            plan.stop_requested_at = _now()
+            plan.stop_requested_at = clock.now()
             plan.stop_reason = reason
             plan.stop_code = stop_code
 

@@ -32,7 +32,7 @@ import os
 import secrets
 import shutil
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from moto.core.exceptions import ServiceException
@@ -40,7 +40,7 @@ from moto.ecr import models as ecr_models
 from moto.ecr import responses as ecr_responses
 from moto.ecr.models import ecr_backends
 
-from emulator import hooks
+from emulator import clock, hooks
 
 REGISTRY_ENV = "FARGATE_LAB_ECR_REGISTRY"
 PASSWORD_ENV = "FARGATE_LAB_ECR_PASSWORD"
@@ -241,7 +241,7 @@ def _wrap_put_image(original):
 def _get_authorization_token(self):
     registry_ids = self._get_param("registryIds") or [self.current_account]
     token = base64.b64encode(f"AWS:{password()}".encode()).decode()
-    expires = datetime.now(UTC) + TOKEN_LIFETIME
+    expires = clock.now() + TOKEN_LIFETIME
     data = [{"authorizationToken": token, "expiresAt": expires, "proxyEndpoint": f"http://{registry_host()}"}
             for _ in registry_ids]
     return ecr_responses.ActionResult({"authorizationData": data})
