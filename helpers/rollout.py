@@ -97,7 +97,7 @@ def watch(session: Any, cluster: str, service: str, deployment_id: str, *, timeo
         if end is not None:
             state, reason = end
             return Outcome(state, deployment_id, deployment.get("taskDefinition", ""), elapsed, reason, events,
-                           deployment, primary if state == "REPLACED" else None)
+                           deployment)
         if time.monotonic() - last_said >= heartbeat:
             say(f"[{elapsed:6.1f}s] still waiting for {_waiting_for(deployment)} "
                 f"(gives up at {timeout:.0f}s)")
