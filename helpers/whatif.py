@@ -17,7 +17,6 @@ from helpers.cost import fargate_hourly_rate, hourly_rate_frame, is_windows, pri
 from helpers.errors import InvalidParameter
 from helpers.fargate import all_sizes, nearest_valid_size
 
-
 #: Why a Windows service has no ARM and no Spot scenario (said beside the figures, never left blank).
 WINDOWS_NOTE = ("Windows: no ARM (Fargate runs Windows on x86 only) and no Spot (Fargate Spot does not run "
                 "Windows)")
