@@ -2,6 +2,9 @@
 
 ``python -m emulator check-faults SPEC`` exits 0 for a valid fault spec, else 2 with what would be valid: the
 client's launcher asks it before it starts a detached server.
+
+``python -m emulator credentials [--rotate]`` creates the installation's access key in the state directory when
+missing (``--rotate``: replaces it) and prints the file's path, never the key.
 """
 
 from __future__ import annotations
@@ -22,12 +25,20 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--runtime", choices=["auto", "docker", "simulated"], default="auto")
     check_parser = commands.add_parser("check-faults", help="validate a fault injection spec")
     check_parser.add_argument("spec")
+    keys_parser = commands.add_parser("credentials", help="create (or --rotate) the installation's access key")
+    keys_parser.add_argument("--rotate", action="store_true", help="replace the key: the old one stops working")
     args = parser.parse_args(argv)
     from emulator.faults import FAULTS_ENV, parse_spec
 
     try:
         if args.command == "check-faults":
             parse_spec(args.spec)
+            return 0
+        if args.command == "credentials":
+            from emulator import credentials, state_dir
+
+            (credentials.rotate if args.rotate else credentials.ensure)(state_dir())
+            print(credentials.path(state_dir()))
             return 0
         from emulator.server import serve
 

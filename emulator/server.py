@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, clock, hooks
+from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, hooks, state_dir
 
 log = logging.getLogger("emulator.server")
 
@@ -101,7 +101,8 @@ def serve(port: int, faults: str | None = None, runtime: str = "auto") -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = build_app(port, faults, runtime)
-    server = make_server(HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
+    gate = access.guard(app, port, state_dir(), os.environ.get("FARGATE_LAB_ECR_REGISTRY"))  # signed requests only
+    server = make_server(HOST, port, gate, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(signum: int, frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
