@@ -31,11 +31,10 @@ import binascii
 import hashlib
 import io
 import json
-import os
 import secrets
 import shutil
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from moto.core.exceptions import ServiceException
@@ -43,10 +42,8 @@ from moto.ecr import models as ecr_models
 from moto.ecr import responses as ecr_responses
 from moto.ecr.models import ecr_backends
 
-from emulator import hooks
+from emulator import clock, hooks, settings
 
-REGISTRY_ENV = "FARGATE_LAB_ECR_REGISTRY"
-PASSWORD_ENV = "FARGATE_LAB_ECR_PASSWORD"
 TOKEN_LIFETIME = timedelta(hours=12)
 
 _password: dict[str, str] = {}
@@ -77,14 +74,14 @@ class ImageTagAlreadyExistsException(ServiceException):
 
 def registry_host() -> str:
     """``host:port`` that repository URIs and the token's endpoint name."""
-    return os.environ.get(REGISTRY_ENV) or f"127.0.0.1:{hooks.CONFIG['port']}"
+    return settings.current().ecr_registry or f"127.0.0.1:{settings.current().port}"
 
 
 def password() -> str:
     """The password inside every authorization token of this server (user ``AWS``)."""
     with _lock:
         if "value" not in _password:
-            _password["value"] = os.environ.get(PASSWORD_ENV) or secrets.token_urlsafe(32)
+            _password["value"] = settings.current().ecr_password or secrets.token_urlsafe(32)
         return _password["value"]
 
 
@@ -93,7 +90,7 @@ def password() -> str:
 def blob_dir() -> Path:
     from emulator import state_dir
 
-    path = state_dir() / f"ecr-blobs-{hooks.CONFIG['port']}"
+    path = state_dir() / f"ecr-blobs-{settings.current().port}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -311,7 +308,7 @@ def _wrap_put_image(original):
 def _get_authorization_token(self):
     registry_ids = self._get_param("registryIds") or [self.current_account]
     token = base64.b64encode(f"AWS:{password()}".encode()).decode()
-    expires = datetime.now(UTC) + TOKEN_LIFETIME
+    expires = clock.now() + TOKEN_LIFETIME
     data = [{"authorizationToken": token, "expiresAt": expires, "proxyEndpoint": f"http://{registry_host()}"}
             for _ in registry_ids]
     return ecr_responses.ActionResult({"authorizationData": data})
