@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator import clock, containment, hooks, pause_image
+from emulator import clock, containment, hooks, pause_image, settings
 from emulator.container_spec import ContainerPlan, parse_env_file, plan_task
 from emulator.executor import ContainerState, LaunchRequest, TaskState
 from emulator.log_pump import LogPump
@@ -83,7 +83,7 @@ class DockerExecutor:
         self.client = client or docker.from_env(timeout=120, max_pool_size=64)
         # Blocking calls (wait for exit, follow logs) last as long as a container runs: no read timeout.
         self.stream = docker.from_env(timeout=None, max_pool_size=64)
-        self.port = str(port if port is not None else hooks.CONFIG.get("port"))
+        self.port = str(port if port is not None else settings.current().port)
         self.tick = tick
         self._lock = threading.RLock()
         self._runs: dict[str, _Run] = {}

@@ -21,7 +21,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from emulator import clock, containment, hooks
+from emulator import clock, containment, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
 
 log = logging.getLogger("emulator.fidelity.ecs")
@@ -44,7 +44,7 @@ _live: dict[str, Any] = {}
 
 
 def executor() -> Executor:
-    """The executor for this server: chosen once, from hooks.CONFIG["runtime"] and the engine."""
+    """The executor for this server: chosen once, from the runtime setting and the engine."""
     with _lock:
         if "current" not in _executor:
             _executor["current"] = _choose_executor()
@@ -55,7 +55,7 @@ def executor() -> Executor:
 def _choose_executor() -> Executor:
     from emulator.simulated import SimulatedExecutor
 
-    runtime = hooks.CONFIG.get("runtime") or "auto"
+    runtime = settings.current().runtime
     if runtime == "simulated":
         return SimulatedExecutor()
     if runtime == "docker" or hooks.docker_available():
