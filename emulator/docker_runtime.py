@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator import clock, hooks, pause_image
+from emulator import clock, containment, hooks, pause_image, settings
 from emulator.container_spec import ContainerPlan, parse_env_file, plan_task
 from emulator.executor import ContainerState, LaunchRequest, TaskState
 from emulator.log_pump import LogPump
@@ -83,7 +83,7 @@ class DockerExecutor:
         self.client = client or docker.from_env(timeout=120, max_pool_size=64)
         # Blocking calls (wait for exit, follow logs) last as long as a container runs: no read timeout.
         self.stream = docker.from_env(timeout=None, max_pool_size=64)
-        self.port = str(port if port is not None else hooks.CONFIG.get("port"))
+        self.port = str(port if port is not None else settings.current().port)
         self.tick = tick
         self._lock = threading.RLock()
         self._runs: dict[str, _Run] = {}
@@ -335,6 +335,10 @@ class DockerExecutor:
                 kwargs["ports"] = ports  # the first container owns the namespace (one container, or no pause image)
             else:
                 kwargs["network_mode"] = f"container:{run.ids[plans[0].name]}"
+            try:
+                containment.check_create(plan.name, kwargs)  # never more of the host than Fargate gives
+            except containment.NotContained as refused:
+                raise _StartFailure(f"CannotStartContainerError: {refused}", plan.name) from None
             container = self.client.containers.create(images[plan.name], **kwargs)
             run.ids[plan.name] = container.id
             self._set_container(run, plan.name, runtime_id=container.id)

@@ -14,8 +14,9 @@ ON_SHUTDOWN: list[Callable[[], None]] = []
 #: WSGI middlewares tried before moto: each returns an iterable to answer, or None to pass.
 MIDDLEWARE: list[Callable[[dict, Callable], Iterable[bytes] | None]] = []
 
-#: How the server was started: port, faults (spec string or None), runtime ("auto", "docker", "simulated").
-CONFIG: dict[str, Any] = {"port": None, "faults": None, "runtime": "auto"}
+#: What the running server shares with its fixes: "app" (the whole WSGI chain), "fault_counts". Its settings
+#: are ``emulator.settings.current()``.
+CONFIG: dict[str, Any] = {}
 
 _docker_cache: dict[str, Any] = {"at": 0.0, "ok": False}
 

@@ -15,7 +15,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, clock, hooks
+from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, hooks, settings
+from emulator.extensions import check_moto_version
+from emulator.settings import Settings
 
 log = logging.getLogger("emulator.server")
 
@@ -32,7 +34,7 @@ class ControlApp:
         if path == HEALTH_PATH:
             return self._json(start_response, {
                 "server": SERVER_NAME, "pid": os.getpid(), "port": self.port, "docker": hooks.docker_available(),
-                "runtime": hooks.CONFIG.get("runtime"), "faults": hooks.CONFIG.get("faults"),
+                "runtime": settings.current().runtime, "faults": settings.current().faults,
                 "fault_counts": hooks.CONFIG.get("fault_counts", {}), "clock": clock.CLOCK.mode,
             })
         if path == RESET_PATH and environ.get("REQUEST_METHOD") == "POST":
@@ -81,34 +83,37 @@ def reset_all() -> None:
     clock.CLOCK.set_mode("real")  # a test that left the clock manual does not freeze the next one
 
 
-def build_app(port: int, faults: str | None = None, runtime: str = "auto") -> ControlApp:
-    os.environ.setdefault("MOTO_PORT", str(port))
-    hooks.CONFIG.update(port=port, faults=faults, runtime=runtime)
+def build_app(config: Settings) -> ControlApp:
+    """The server's WSGI app for ``config`` (which becomes ``settings.current()``)."""
+    check_moto_version()
+    settings._current["settings"] = config
+    os.environ.setdefault("MOTO_PORT", str(config.port))
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from emulator import fidelity
 
     fidelity.apply_all()
-    app = ControlApp(DomainDispatcherApplication(create_backend_app), port)
+    app = ControlApp(DomainDispatcherApplication(create_backend_app), config.port)
     hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
     return app
 
 
-def serve(port: int, faults: str | None = None, runtime: str = "auto") -> None:
+def serve(config: Settings) -> None:
     """Serve until SIGTERM or SIGINT; on the way out, run the shutdown hooks (remove containers)."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = build_app(port, faults, runtime)
-    server = make_server(HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
+    app = build_app(config)
+    gate = access.guard(app, config.port, config.state_path(), config.ecr_registry)  # signed requests only
+    server = make_server(HOST, config.port, gate, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(signum: int, frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    log.info("%s listening on http://%s:%d (pid %d)", SERVER_NAME, HOST, port, os.getpid())
+    log.info("%s listening on http://%s:%d (pid %d)", SERVER_NAME, HOST, config.port, os.getpid())
     try:
         server.serve_forever()
     finally:

@@ -13,12 +13,11 @@ Runs inside the embedded backend's server process.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from emulator import clock
+from emulator import clock, settings
 from emulator.executor import (
     SIMULATED_EXIT_CODE_ENV,
     SIMULATED_SECONDS_ENV,
@@ -31,7 +30,6 @@ from emulator.executor import (
 SIMULATED_NOTE = "[simulated by the embedded backend: no container ran]"
 #: Each simulated container's ``reason`` in DescribeTasks: how a client learns, through the API, that nothing ran.
 SIMULATED_REASON = "Simulated by the embedded backend: no container ran"
-DEFAULT_SECONDS = 3.0
 #: Phase lengths in seconds: PROVISIONING, PENDING (image pull), ACTIVATING, then from the containers' exit (or a
 #: stop request) to STOPPED, through DEACTIVATING, STOPPING and DEPROVISIONING in equal thirds.
 PROVISIONING_SECONDS = 0.3
@@ -42,10 +40,7 @@ STOPPING_SECONDS = 0.3
 
 def simulated_seconds() -> float:
     """How long a simulated one-off task runs (``FARGATE_LAB_SIMULATED_SECONDS``, default 3)."""
-    try:
-        return max(0.0, float(os.environ.get(SIMULATED_SECONDS_ENV, DEFAULT_SECONDS)))
-    except ValueError:
-        return DEFAULT_SECONDS
+    return settings.current().simulated_seconds
 
 
 @dataclass
