@@ -53,8 +53,8 @@ def is_windows(os_family: Any) -> bool:
 
 def is_valid_size(cpu: int, memory: int, os_family: str = "LINUX") -> bool:
     """Whether Fargate accepts ``cpu`` units with ``memory`` MiB on ``os_family``."""
-    if is_windows(os_family) and cpu < size_table()["windows_min_cpu"]:
-        return False
+    if is_windows(os_family) and cpu not in size_table()["windows_cpu"]:
+        return False  # Windows: 1, 2 or 4 vCPU only
     return memory in valid_sizes().get(cpu, ())
 
 
