@@ -1,52 +1,64 @@
-"""Shared fixtures: the embedded backend on a test port, a session, the Docker engine, a local base image."""
+"""Shared fixtures: the embedded backend on the test process's own port, a session, the Docker engine, a base image.
+
+Tests never touch a backend they did not start: ``tests/backends.py`` gives this process (each pytest-xdist worker
+too) its own port and state directory when pytest loads this file, whatever ``FARGATE_LAB_PORT`` and
+``FARGATE_LAB_STATE_DIR`` said; nbmake's and papermill's kernels inherit them.
+
+Under pytest-xdist (``make test``), every module runs on one worker (its module-scoped backends start once), the
+tests that use the Docker engine share one worker (they build, run and remove images and containers), the notebooks
+run in order on one worker (02 uses what 01 pushed), and the slowest modules start first so the rest overlaps them.
+"""
 
 from __future__ import annotations
 
 import os
-import socket
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-# Tests use their own port so they never reset a lab the user has running; nbmake's kernels inherit it.
-os.environ.setdefault("FARGATE_LAB_PORT", "4598")
-os.environ.setdefault("FARGATE_LAB_SIMULATED_SECONDS", "1")
+from tests.backends import ISOLATION, embedded_backend, free_port, lab_session
+
+ISOLATION.apply()
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BASE_IMAGE = "fargate-lab-test/busybox:local"
+#: Modules that take minutes, started first under xdist so that everything else runs beside them.
+SLOW_FIRST = ("tests/test_suite_run.py", "tests/test_binder.py", "@docker", "tests/test_browser.py", "@notebooks")
+#: Fixtures whose tests use the Docker engine: all of them run on one xdist worker.
+DOCKER_FIXTURES = {"docker_client", "base_image"}
+#: The prefix of a skip that CI accepts: the test needs an engine this machine does not have.
+ENGINE_MISSING = "needs an engine this machine lacks: "
+
+__all__ = ["BASE_IMAGE", "FIXTURES", "ROOT", "embedded_backend", "free_port", "lab_session"]
+
+_shared = ExitStack()
+_shared_info: list = []
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def shared_backend():
+    """This process's backend on its own port (``FARGATE_LAB_PORT``), started on first use, stopped at the end."""
+    if not _shared_info:
+        _shared_info.append(_shared.enter_context(embedded_backend(port=ISOLATION.port)))
+    return _shared_info[0]
 
 
 @pytest.fixture(scope="session")
 def backend():
-    """The embedded backend, started once for the test session and stopped after it.
+    """The embedded backend of this test process, on the port ``helpers.connect`` and the notebooks' kernels use.
 
     Its tasks are simulated whatever the machine has, so tests and notebooks that only need ECS's answers stay
-    fast and deterministic; tests of real containers start their own backend with runtime="docker"
-    (tests/test_docker_tasks_e2e.py).
+    fast and deterministic; tests of real containers start their own with ``embedded_backend(runtime="docker")``.
     """
-    from helpers import local
-
-    info = local.start(runtime="simulated")
-    yield info
-    local.stop()
+    return shared_backend()
 
 
 @pytest.fixture(scope="module")
 def simulated_backend():
     """A backend of the test module's own (free port) whose tasks are always simulated, Docker or not."""
-    from helpers import local
-
-    port = free_port()
-    info = local.start(port, runtime="simulated")
-    yield info
-    local.stop(port)
+    with embedded_backend(runtime="simulated") as info:
+        yield info
 
 
 @pytest.fixture
@@ -55,8 +67,13 @@ def session(backend):
     import helpers
     from helpers import local
 
-    local.reset()
+    local.reset(backend.port)
     return helpers.connect(backend="local")
+
+
+def engine_missing(what: str) -> None:
+    """Skip a test that needs ``what``, an engine this machine does not have (CI accepts only such skips)."""
+    pytest.skip(ENGINE_MISSING + what)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +85,7 @@ def docker_client():
     if client is None:
         if os.environ.get("FARGATE_LAB_REQUIRE_DOCKER") == "1":
             pytest.fail("FARGATE_LAB_REQUIRE_DOCKER=1 but no Docker engine answers")
-        pytest.skip("no Docker engine answers here")
+        engine_missing("no Docker engine answers here")
     return client
 
 
@@ -81,13 +98,25 @@ def build_base_image(client) -> str:
     return local_base_image(client, tag=BASE_IMAGE)
 
 
-def pytest_sessionstart(session):
-    """Where an engine answers, build the local base image and make notebook builds use it (nbmake's kernels
-    inherit the environment): no registry is reachable here or in CI."""
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:
+    """A base image built locally (FROM scratch plus Debian's static busybox): no registry is reachable in CI."""
+    if not Path("/bin/busybox").exists():
+        pytest.fail("the static busybox is missing: apt-get install busybox-static")
+    if os.environ.get("FARGATE_LAB_BASE_IMAGE") == BASE_IMAGE:
+        return BASE_IMAGE  # built once by the first process (xdist's controller), before the workers started
+    return build_base_image(docker_client)
+
+
+def pytest_configure(config):
+    """Where an engine answers, build the local base image once (in xdist's controller, before its workers start)
+    and make notebook builds use it (kernels inherit the environment): no registry is reachable here or in CI."""
+    if hasattr(config, "workerinput") or os.environ.get("FARGATE_LAB_BASE_IMAGE"):
+        return
     from helpers.engine import docker_client
 
     client = docker_client()
-    if client is None or os.environ.get("FARGATE_LAB_BASE_IMAGE"):
+    if client is None:
         return
     try:
         os.environ["FARGATE_LAB_BASE_IMAGE"] = build_base_image(client)
@@ -95,16 +124,57 @@ def pytest_sessionstart(session):
         client.close()
 
 
+def _group(item) -> str:
+    if DOCKER_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("docker"):
+        return "docker"
+    if not isinstance(item, pytest.Function):  # nbmake's notebooks: in order, on one worker
+        return "notebooks"
+    return item.nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Group the tests for xdist's loadgroup (modules whole, Docker together, notebooks together) and put the
+    slowest groups first. The order is the same in every worker, as xdist requires."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") != "no":
+        def rank(item) -> int:
+            group = _group(item)
+            keys = [k[1:] == group if k.startswith("@") else group == k for k in SLOW_FIRST]
+            return keys.index(True) if True in keys else len(SLOW_FIRST)
+        items.sort(key=rank)
+
+
+def pytest_runtest_setup(item):
+    """A notebook (nbmake) finds this process's backend already running, with simulated tasks, as the tests do."""
+    if not isinstance(item, pytest.Function):
+        shared_backend()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (CI=true), a skip fails the test unless it needs an engine CI does not have: nothing of ours skips
+    there by accident. Every skip's reason is printed in the summary (``-ra``)."""
+    report = yield
+    if report.skipped and os.environ.get("CI") == "true" and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if ENGINE_MISSING not in reason:
+            report.outcome = "failed"
+            report.longrepr = f"skipped in CI, where nothing of ours may skip: {reason}"
+    return report
+
+
 def pytest_sessionfinish(session, exitstatus):
-    """Untag what pushes left in the engine under this session's embedded registry (127.0.0.1:PORT/...): the
-    backend stops with the session, so those references point nowhere. Only this port's references."""
+    """Stop this process's backend, then untag what pushes left in the engine under it (127.0.0.1:PORT/...):
+    those references point nowhere now. Only this port's references."""
+    _shared.close()
     from helpers import local
     from helpers.engine import docker_client
 
     client = docker_client()
     if client is None:
         return
-    prefix = f"{local.HOST}:{local.port()}/"
+    prefix = f"{local.HOST}:{ISOLATION.port}/"
     try:
         for image in client.images.list():
             for ref in image.tags:
@@ -117,9 +187,5 @@ def pytest_sessionfinish(session, exitstatus):
         client.close()
 
 
-@pytest.fixture(scope="session")
-def base_image(docker_client) -> str:
-    """A base image built locally (FROM scratch plus Debian's static busybox): no registry is reachable in CI."""
-    if not Path("/bin/busybox").exists():
-        pytest.fail("the static busybox is missing: apt-get install busybox-static")
-    return build_base_image(docker_client)
+def pytest_unconfigure(config):
+    ISOLATION.remove()

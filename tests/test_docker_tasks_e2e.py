@@ -15,10 +15,8 @@ import pytest
 
 from emulator.docker_runtime import ESSENTIAL_EXITED, LABEL_PORT, OUT_OF_MEMORY
 from helpers.errors import TaskFailed
-from tests.conftest import ROOT, free_port
-
-prereqs = pytest.importorskip("helpers.prereqs", reason="the ECS wiring (issue 4) is not merged in this branch")
-tasks = pytest.importorskip("helpers.tasks", reason="the ECS wiring (issue 4) is not merged in this branch")
+from helpers import prereqs, tasks
+from tests.conftest import ROOT, embedded_backend, free_port
 
 pytestmark = pytest.mark.docker
 
@@ -29,12 +27,8 @@ GROUP = "/fargate-lab/e2e"
 @pytest.fixture(scope="module")
 def docker_backend(docker_client):
     """An embedded backend of its own whose tasks run on the Docker engine (the shared one simulates them)."""
-    from helpers import local
-
-    port = free_port()
-    info = local.start(port, runtime="docker")
-    yield info
-    local.stop(port)
+    with embedded_backend(runtime="docker") as info:
+        yield info
 
 
 @pytest.fixture
