@@ -7,7 +7,6 @@ client's launcher asks it before it starts a detached server.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from emulator.errors import EmulatorError
@@ -18,22 +17,25 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve in the foreground until SIGTERM or SIGINT")
     serve_parser.add_argument("--port", type=int, required=True)
-    serve_parser.add_argument("--faults", default=None, help="fault injection spec (see emulator/faults.py)")
-    serve_parser.add_argument("--runtime", choices=["auto", "docker", "simulated"], default="auto")
+    serve_parser.add_argument("--faults", default=None, help="fault injection spec (see emulator/faults.py); "
+                              "default: $FARGATE_LAB_FAULTS")
+    serve_parser.add_argument("--runtime", choices=["auto", "docker", "simulated"], default=None,
+                              help="default: $FARGATE_LAB_RUNTIME or auto")
     check_parser = commands.add_parser("check-faults", help="validate a fault injection spec")
     check_parser.add_argument("spec")
     args = parser.parse_args(argv)
-    from emulator.faults import FAULTS_ENV, parse_spec
+    from emulator.faults import parse_spec
 
     try:
         if args.command == "check-faults":
             parse_spec(args.spec)
             return 0
+        from emulator import settings
         from emulator.server import serve
 
-        faults = args.faults or os.environ.get(FAULTS_ENV) or None
-        parse_spec(faults)
-        serve(args.port, faults=faults, runtime=args.runtime)
+        configured = settings.configure(port=args.port, faults=args.faults, runtime=args.runtime)
+        parse_spec(configured.faults)
+        serve(configured)
     except EmulatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

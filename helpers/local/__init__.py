@@ -33,6 +33,7 @@ DEFAULT_PORT = 4599
 HOST = "127.0.0.1"
 HEALTH_PATH = "/_lab/health"
 RESET_PATH = "/_lab/reset"
+CLOCK_PATH = "/_lab/clock"
 SERVER_NAME = "fargate-lab embedded backend"
 #: Dummy credentials: the embedded backend accepts any, and real ones must never reach it.
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -198,3 +199,39 @@ def reset(p: int | None = None) -> None:
         raise BackendError(f"no embedded backend answers on port {p}; start it with: python -m helpers.local start")
     if _get_json(url(p) + RESET_PATH, timeout=60, method="POST") is None:
         raise BackendError(f"the embedded backend on port {p} did not reset; see {log_path(p)}")
+
+
+def _clock_request(p: int | None, body: dict | None) -> dict:
+    """GET (no body) or POST the emulator's clock; its answer, or BackendError with the emulator's reason."""
+    p = p or port()
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url(p) + CLOCK_PATH, data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        reason = json.loads(error.read() or b"{}").get("error") or str(error)
+        raise BackendError(f"the embedded backend on port {p} refused the clock change: {reason}") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise BackendError(f"no embedded backend answers on port {p} ({error}); start it with: "
+                           "python -m helpers.local start") from None
+
+
+def clock(p: int | None = None) -> dict:
+    """The emulator's clock: ``{"mode": "real" | "manual", "now": ISO 8601, "epoch": seconds}``."""
+    return _clock_request(p, None)
+
+
+def set_clock(mode: str, p: int | None = None) -> dict:
+    """``"manual"``: the emulator's time stands still until ``advance_clock``; ``"real"``: it runs on from there.
+
+    For tests: a simulated task's lifecycle, the service scheduler's back-off and every timestamp the emulator
+    reports follow this clock, so a test advances it instead of sleeping. A backend reset sets it back to real.
+    """
+    return _clock_request(p, {"mode": mode})
+
+
+def advance_clock(seconds: float, p: int | None = None) -> dict:
+    """Move the emulator's clock forward by ``seconds`` (>= 0); in manual mode, the only way its time passes."""
+    return _clock_request(p, {"advance_seconds": seconds})
