@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-# pytest-xdist workers for `make test` (each with its own backend port and state directory; tests/conftest.py).
+# pytest-xdist workers for `make test` (each with its own backend port and state directory; tests/plugin.py).
 TEST_WORKERS ?= 2
 
 .PHONY: lab test jupyter lint backend-start backend-stop clean
