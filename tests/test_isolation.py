@@ -31,13 +31,14 @@ def test_the_session_fixture_resets_this_process_s_backend(session):
     session.client("ecs").create_cluster(clusterName="made-by-a-test")
 
 
-def test_a_users_running_backend_is_untouched_by_the_suite(tmp_path):
+def test_a_users_running_backend_is_untouched_by_the_suite(tmp_path, monkeypatch):
     user_state, user_port = tmp_path / "user-state", free_port()
     user = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     user.update(FARGATE_LAB_PORT=str(user_port), FARGATE_LAB_STATE_DIR=str(user_state))
     started = subprocess.run([sys.executable, "-m", "helpers.local", "start"], env=user, cwd=ROOT,
                              capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr
+    monkeypatch.setenv("FARGATE_LAB_STATE_DIR", str(user_state))  # this test talks to the lab with the user's key
     try:
         lab = local.status(user_port)
         ecs = lab_session(lab).client("ecs")
