@@ -21,7 +21,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from emulator import clock, hooks, settings
+from emulator import clock, containment, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
 
 log = logging.getLogger("emulator.fidelity.ecs")
@@ -428,7 +428,8 @@ def _patch_register(backend_cls: type) -> None:
         compat = kwargs.get("requires_compatibilities") or []
         if "FARGATE" in compat:
             problem = fargate_problem(kwargs.get("cpu"), kwargs.get("memory"), kwargs.get("network_mode"),
-                                      kwargs.get("runtime_platform"))
+                                      kwargs.get("runtime_platform")) or containment.registration_problem(
+                container_definitions, kwargs.get("volumes"), kwargs.get("ipc_mode"), kwargs.get("pid_mode"))
             if problem:
                 raise EcsClientException(problem)
         td = original(self, family, container_definitions, *args, **kwargs)
