@@ -22,7 +22,7 @@ EXPECTED_SIZES = {
     16384: list(range(32768, 122881, 8192)),
 }
 LINUX_SIZES = [(c, m) for c, ms in EXPECTED_SIZES.items() for m in ms]
-WINDOWS_SIZES = [(c, m) for c, m in LINUX_SIZES if c >= 1024]
+WINDOWS_SIZES = [(c, m) for c, m in LINUX_SIZES if c in (1024, 2048, 4096)]  # Windows: 1, 2 or 4 vCPU only
 
 
 def td(**kwargs) -> dict:
