@@ -8,6 +8,8 @@ What moto does and ECR does not (each fixed below):
 - ``CompleteLayerUpload`` accepts any ``layerDigests`` and keeps only the layer's size; ECR checks the
   digest (``InvalidLayerException``), refuses an empty upload and a layer the repository already has
   (``LayerAlreadyExistsException``), and keeps the bytes.
+- An upload's parts are kept in memory (a ``bytearray``) and hashed again at completion; here they go to a file in
+  the blob store as they arrive, hashed on the way, and completion renames the file (no copy of a layer in memory).
 - ``PutImage`` accepts a manifest whose layers were never uploaded; ECR answers ``LayersNotFoundException``.
   For a tag an IMMUTABLE repository already has, ECR answers ``ImageTagAlreadyExistsException``.
 - ``DescribeImages`` never reports a scan; ECR gives ``imageScanStatus`` and ``imageScanFindingsSummary``
@@ -25,6 +27,7 @@ tests) and ``FARGATE_LAB_ECR_PASSWORD`` (the token's password; a random one per 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import io
 import json
@@ -111,6 +114,61 @@ def store_blob(data: bytes | bytearray) -> str:
     return digest
 
 
+class PartFile:
+    """An upload's bytes so far, in a file of the blob store, hashed as they arrive.
+
+    It stands where moto keeps a ``bytearray`` (``LayerUpload.layer_parts``) and answers what moto and the
+    registry ask of it: ``+= part``, ``len()``, truthiness and ``bytes()``.
+    """
+
+    def __init__(self) -> None:
+        self.path = blob_dir() / f"upload-{secrets.token_hex(8)}.partial"
+        self._file = open(self.path, "wb")
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def __iadd__(self, data: bytes | bytearray | memoryview) -> PartFile:
+        with self._lock:
+            self._file.write(data)
+            self._hash.update(data)
+            self._size += len(data)
+        return self
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __bytes__(self) -> bytes:
+        with self._lock:
+            self._file.flush()
+            return self.path.read_bytes()
+
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+    def keep(self) -> str:
+        """Make the bytes the blob of their digest (unless the store has it already); the digest."""
+        digest = self.digest()
+        with self._lock:
+            self._file.close()
+            if blob_path(digest).exists():
+                self.path.unlink(missing_ok=True)
+            else:
+                self.path.replace(blob_path(digest))
+        return digest
+
+    def discard(self) -> None:
+        with self._lock:
+            self._file.close()
+            self.path.unlink(missing_ok=True)
+
+    def __del__(self) -> None:  # an upload abandoned or cancelled: its file goes with it
+        try:
+            self.discard()
+        except Exception:  # noqa: BLE001 - at interpreter exit the store may be gone already
+            pass
+
+
 def forget_blobs() -> None:
     shutil.rmtree(blob_dir(), ignore_errors=True)
 
@@ -187,7 +245,8 @@ def _complete_layer_upload(self, repository_name, upload_id, layer_digests, regi
     if not upload.layer_parts:
         del repository.uploads[upload_id]
         raise EmptyUploadException(f"The specified layer upload {upload_id} does not contain any layer parts.")
-    actual = "sha256:" + hashlib.sha256(bytes(upload.layer_parts)).hexdigest()
+    parts = upload.layer_parts
+    actual = parts.digest() if isinstance(parts, PartFile) else "sha256:" + hashlib.sha256(bytes(parts)).hexdigest()
     del repository.uploads[upload_id]
     if layer_digests and actual not in layer_digests:
         raise InvalidLayerException(
@@ -196,8 +255,11 @@ def _complete_layer_upload(self, repository_name, upload_id, layer_digests, regi
         )
     if actual in repository.layers and blob_path(actual).exists():
         raise LayerAlreadyExistsException(f"The image layer {actual} already exists in the repository {repository_name}.")
-    store_blob(upload.layer_parts)
-    repository.layers[actual] = len(upload.layer_parts)
+    if isinstance(parts, PartFile):
+        parts.keep()
+    else:
+        store_blob(parts)
+    repository.layers[actual] = len(parts)
     return {"registryId": repository.registry_id, "repositoryName": repository_name,
             "uploadId": upload_id, "layerDigest": actual}
 
@@ -259,7 +321,7 @@ def upload_layer_part_fast(environ: dict, start_response):
     upload = repository.uploads.get(upload_id) if repository is not None else None
     if upload is None or first != upload.last_byte_received + 1:
         return None
-    part = base64.b64decode(blob)
+    part = binascii.a2b_base64(blob)  # what b64decode does, without its copy of the text
     if last - first + 1 != len(part):
         return None
     upload.layer_parts += part
@@ -277,6 +339,13 @@ class EcrBackend(ecr_models.ECRBackend):
         repository = super().create_repository(*args, **kwargs)
         repository.uri = f"{registry_host()}/{repository.name}"
         return repository
+
+    def initiate_layer_upload(self, repository_name, registry_id=None):
+        """An upload whose parts go to a file (``PartFile``), not to one growing bytearray."""
+        answer = super().initiate_layer_upload(repository_name, registry_id)
+        upload = self._get_repository(repository_name, registry_id).uploads[answer["uploadId"]]
+        upload.layer_parts = PartFile()
+        return answer
 
     def complete_layer_upload(self, repository_name, upload_id, layer_digests, registry_id=None):
         return _complete_layer_upload(self, repository_name, upload_id, layer_digests, registry_id)
