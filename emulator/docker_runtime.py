@@ -100,7 +100,7 @@ class DockerExecutor:
     # ----- the Executor protocol -------------------------------------------------------------------------------
 
     def launch(self, request: LaunchRequest) -> None:
-        state = TaskState(last_status="PROVISIONING", simulated=False)
+        state = TaskState(last_status="PROVISIONING")
         names = [c["name"] for c in request.task_definition.get("containerDefinitions", [])]
         state.containers = {name: ContainerState(name=name) for name in names}
         run = _Run(request=request, state=state)
@@ -260,9 +260,7 @@ class DockerExecutor:
         return reference
 
     def _pull_auth(self, run: _Run, reference: str) -> dict | None:
-        """The request's credentials, else the embedded ECR's own (user AWS) for an image it serves."""
-        if run.request.pull_auth is not None:
-            return run.request.pull_auth(reference)
+        """The embedded ECR's own credentials (user AWS) for an image it serves; None for any other."""
         if _in_embedded_ecr(reference):
             from emulator.fidelity import ecr
 
