@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator import clock, hooks, pause_image, settings
+from emulator import clock, containment, hooks, pause_image, settings
 from emulator.container_spec import ContainerPlan, parse_env_file, plan_task
 from emulator.executor import ContainerState, LaunchRequest, TaskState
 from emulator.log_pump import LogPump
@@ -333,6 +333,10 @@ class DockerExecutor:
                 kwargs["ports"] = ports  # the first container owns the namespace (one container, or no pause image)
             else:
                 kwargs["network_mode"] = f"container:{run.ids[plans[0].name]}"
+            try:
+                containment.check_create(plan.name, kwargs)  # never more of the host than Fargate gives
+            except containment.NotContained as refused:
+                raise _StartFailure(f"CannotStartContainerError: {refused}", plan.name) from None
             container = self.client.containers.create(images[plan.name], **kwargs)
             run.ids[plan.name] = container.id
             self._set_container(run, plan.name, runtime_id=container.id)

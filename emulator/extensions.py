@@ -8,7 +8,8 @@ Three kinds of seam, each a list below, installed once by ``install()`` in the o
 - ``RESPONSES``: our subclass of a moto responses class takes its place in moto's URL table (``urls.url_paths``),
   which moto's server reads when it first routes a request to the service.
 - ``MIDDLEWARE``: WSGI layers in front of moto, tried in order before it (as the control API is): fault injection
-  first, as the network would be, then the embedded registry and the fast ECR upload path.
+  first, as the network would be, then the fast ECR upload path, ECS's request rules, paging, the embedded
+  registry.
 
 Then ``STARTUP`` runs and ``ON_RESET``/``ON_SHUTDOWN`` are registered. ``MODEL_PATCHES`` are the few places where
 moto gives no seam (it builds the model by name inside a method that would have to be copied).
@@ -70,9 +71,9 @@ def _responses() -> list[tuple[str, type]]:
 
 def _middleware() -> list[Callable | None]:
     """WSGI layers before moto, in the order they see a request (None: not configured)."""
-    from emulator.fidelity import ecr, faults, registry
+    from emulator.fidelity import ecr, faults, paging, registry
 
-    return [faults.middleware_for_settings(), registry.middleware, ecr.upload_layer_part_fast]
+    return [faults.middleware_for_settings(), ecr.upload_layer_part_fast, *paging.layers(), registry.middleware]
 
 
 def _model_patches() -> list[Callable[[], None]]:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, clock, extensions, hooks, settings
+from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, extensions, hooks, settings
 from emulator.settings import Settings
 
 log = logging.getLogger("emulator.server")
@@ -102,7 +102,8 @@ def serve(config: Settings) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = build_app(config)
-    server = make_server(HOST, config.port, app, threaded=True, request_handler=MotoRequestHandler)
+    gate = access.guard(app, config.port, config.state_path(), config.ecr_registry)  # signed requests only
+    server = make_server(HOST, config.port, gate, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(signum: int, frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -9,6 +9,7 @@ in dependency order and is idempotent (what is gone already is reported, not an 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from helpers.errors import CleanupIncomplete, InvalidParameter
 from helpers.tags import RUN_ID_TAG_KEY, is_suite_tagged
 
 #: Deletion order: what depends on something is deleted before it.
-KINDS = ("service", "task", "task definition", "log group", "security group", "role", "secret",
+KINDS = ("service", "task", "task definition", "event rule", "log policy", "log group", "security group", "role", "secret",
          "repository", "cluster")
 ECR_GB_MONTH = 0.10
 LOGS_GB_MONTH = 0.03
@@ -194,6 +195,63 @@ def _find_log_groups(session: boto3.Session) -> list[Resource]:
     return found
 
 
+def _find_event_rules(session: boto3.Session) -> list[Resource]:
+    """EventBridge rules (the task history's) tagged by the suite, on the default event bus."""
+    events = session.client("events")
+    found = []
+    for rule in _pages(events, "list_rules", "Rules"):
+        tags = events.list_tags_for_resource(ResourceARN=rule["Arn"]).get("Tags", [])
+        if is_suite_tagged(tags):
+            targets = events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
+            found.append(Resource("event rule", rule["Name"], rule["Arn"], _tag(tags, RUN_ID_TAG_KEY), 0.0,
+                                  f"{len(targets)} target(s)"))
+    return found
+
+
+def _log_group_of(arn: str) -> str | None:
+    """The log group an ARN (``arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]``) names, or None."""
+    parts = arn.split(":log-group:", 1)
+    return parts[1].removesuffix(":*") if len(parts) == 2 else None
+
+
+def _find_log_policies(session: boto3.Session) -> list[Resource]:
+    """CloudWatch Logs resource policies cannot carry tags: one is the suite's when every log group it grants
+    access to is suite-tagged (the task history's delivery policy)."""
+    logs = session.client("logs")
+    found = []
+    for policy in logs.describe_resource_policies().get("resourcePolicies", []):
+        try:
+            statements = json.loads(policy.get("policyDocument") or "{}").get("Statement", [])
+        except ValueError:
+            continue
+        arns = [a for st in statements for a in ([st.get("Resource")] if isinstance(st.get("Resource"), str)
+                                                 else st.get("Resource") or [])]
+        groups = {_log_group_of(a) for a in arns}
+        if not arns or None in groups:
+            continue
+        run_ids = set()
+        for group in groups:
+            match = [g for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+                     if g["logGroupName"] == group]
+            tags = logs.list_tags_for_resource(resourceArn=match[0].get("logGroupArn") or match[0]["arn"].removesuffix(
+                ":*")).get("tags", {}) if match else {}
+            if not is_suite_tagged(tags):
+                break
+            run_ids.add(_tag(tags, RUN_ID_TAG_KEY))
+        else:
+            found.append(Resource("log policy", policy["policyName"], policy["policyName"], min(run_ids), 0.0,
+                                  f"lets EventBridge write to {', '.join(sorted(groups))}"))
+    return found
+
+
+def _delete_event_rule(session: boto3.Session, r: Resource) -> None:
+    events = session.client("events")
+    ids = [t["Id"] for t in events.list_targets_by_rule(Rule=r.name).get("Targets", [])]
+    if ids:
+        events.remove_targets(Rule=r.name, Ids=ids)
+    events.delete_rule(Name=r.name)
+
+
 def _find_security_groups(session: boto3.Session) -> list[Resource]:
     from helpers.tags import SUITE_TAG_KEY, SUITE_TAG_VALUE
 
@@ -270,6 +328,8 @@ def _find_in(session: Any, kinds: set[str]) -> list[Resource]:
         "service": lambda: services,
         "task": lambda: _find_tasks(session, clusters, defs, services),
         "task definition": lambda: _find_task_definitions(session, defs),
+        "event rule": lambda: _find_event_rules(session),
+        "log policy": lambda: _find_log_policies(session),
         "log group": lambda: _find_log_groups(session),
         "security group": lambda: _find_security_groups(session),
         "role": lambda: _find_roles(session),
@@ -343,6 +403,8 @@ DELETERS: dict[str, Callable[[boto3.Session, Resource], None]] = {
     "task": lambda s, r: s.client("ecs").stop_task(cluster=r.extra["cluster"], task=r.id,
                                                    reason="fargate-lab cleanup"),
     "task definition": lambda s, r: s.client("ecs").deregister_task_definition(taskDefinition=r.id),
+    "event rule": _delete_event_rule,
+    "log policy": lambda s, r: s.client("logs").delete_resource_policy(policyName=r.name),
     "log group": lambda s, r: s.client("logs").delete_log_group(logGroupName=r.name),
     "security group": _delete_security_group,
     "role": _delete_role,

@@ -60,6 +60,28 @@ def platform_key(arch: str = "X86_64", os_family: str = "LINUX") -> str:
     return "linux_arm" if str(arch).upper() == "ARM64" else "linux_x86"
 
 
+def windows_rules(table: Mapping | None = None) -> dict:
+    """Fargate's Windows rules from the table: the CPU sizes it takes, and that Spot does not run it."""
+    return dict(_table(table).get("windows", {"cpu": [1024, 2048, 4096], "spot": False, "arch": ["X86_64"]}))
+
+
+def check_platform(cpu: int | None, *, arch: str = "X86_64", os_family: str = "LINUX", spot: bool = False,
+                   table: Mapping | None = None) -> None:
+    """Refuse what Fargate does not run, before anything is priced: Windows on Spot, on ARM, or at a CPU size
+    other than 1, 2 or 4 vCPU."""
+    if not _is_windows(os_family):
+        return
+    rules = windows_rules(table)
+    if spot and not rules.get("spot", False):
+        raise InvalidParameter("spot", spot, f"False for {os_family}: Fargate Spot does not run Windows "
+                                             "containers, so there is no Spot price for them")
+    if str(arch).upper() not in rules.get("arch", ["X86_64"]):
+        raise InvalidParameter("arch", arch, f"X86_64 for {os_family}: Fargate runs Windows on x86 only")
+    if cpu is not None and int(cpu) not in rules["cpu"]:
+        sizes = ", ".join(f"{c} ({c // 1024} vCPU)" for c in rules["cpu"])
+        raise InvalidParameter("cpu", cpu, f"one of {sizes}: Fargate runs Windows with 1, 2 or 4 vCPU only")
+
+
 def _spot_discount(spot_discount: float | None, table: Mapping | None) -> float:
     value = _table(table).get("spot_discount", 0.7) if spot_discount is None else spot_discount
     if not 0 <= value < 1:
@@ -72,8 +94,10 @@ def fargate_hourly_rate(cpu: int, memory: int, *, region: str = "us-east-1", arc
                         spot_discount: float | None = None, table: Mapping | None = None) -> float:
     """USD per hour for one task of ``cpu`` units and ``memory`` MiB.
 
-    Spot discounts compute and memory; extra ephemeral storage is charged at the on-demand rate.
+    Spot discounts compute and memory; extra ephemeral storage is charged at the on-demand rate. Windows on
+    Spot, on ARM or at a size other than 1, 2 or 4 vCPU is refused (:func:`check_platform`).
     """
+    check_platform(cpu, arch=arch, os_family=os_family, spot=spot, table=table)
     rates = _rates(region, table)
     vcpu, gb = cpu / 1024, memory / 1024
     key = platform_key(arch, os_family)
@@ -131,6 +155,11 @@ def _column(frame: pd.DataFrame, name: str, default: object) -> pd.Series:
     return pd.Series(default, index=frame.index)
 
 
+def is_windows(frame: pd.DataFrame) -> np.ndarray:
+    """For each row, whether its ``os_family`` is Windows (a missing OS is Linux)."""
+    return _matches(_column(frame, "os_family", "LINUX"), _is_windows)
+
+
 def _platform_codes(frame: pd.DataFrame) -> np.ndarray:
     """0 linux_x86, 1 linux_arm, 2 windows_x86 for each row (missing arch: x86; missing OS: Linux)."""
     windows = _matches(_column(frame, "os_family", "LINUX"), _is_windows)
@@ -150,7 +179,9 @@ def _rate_arrays(table: Mapping) -> tuple[list[str], np.ndarray, np.ndarray, np.
 def hourly_rate_frame(frame: pd.DataFrame, *, region: str | None = None, table: Mapping | None = None,
                       spot_discount: float | None = None) -> pd.Series:
     """USD per hour of each row, vectorized: columns ``cpu`` (units), ``memory`` (MiB), and optionally
-    ``region``, ``arch``, ``os_family``, ``spot``, ``ephemeral_gib``. NaN where the size or region is unknown."""
+    ``region``, ``arch``, ``os_family``, ``spot``, ``ephemeral_gib``. NaN where the size or region is unknown.
+
+    Rows Fargate cannot run (Windows on Spot, Windows at a size other than 1, 2 or 4 vCPU) are refused."""
     table = _table(table)
     regions, vcpu_rates, gb_rates, lic_rates, eph_rates = _rate_arrays(table)
     region_series = pd.Series(region, index=frame.index) if region else _column(frame, "region", "us-east-1")
@@ -162,11 +193,29 @@ def hourly_rate_frame(frame: pd.DataFrame, *, region: str | None = None, table: 
     gb = pd.to_numeric(frame["memory"], errors="coerce").to_numpy(dtype=float, na_value=np.nan) / 1024
     rate = vcpu * vcpu_rates[rr, p] + gb * gb_rates[rr, p] + np.where(p == 2, vcpu * lic_rates[rr], 0.0)
     spot = _column(frame, "spot", False).fillna(False).to_numpy(dtype=bool)
+    _check_windows_rows(frame, p == 2, spot, vcpu, table)
     rate = np.where(spot, rate * (1 - _spot_discount(spot_discount, table)), rate)
     eph = pd.to_numeric(_column(frame, "ephemeral_gib", INCLUDED_EPHEMERAL_GIB), errors="coerce")
     extra = np.clip(eph.fillna(INCLUDED_EPHEMERAL_GIB).to_numpy(dtype=float) - INCLUDED_EPHEMERAL_GIB, 0, None)
     rate = rate + extra * eph_rates[rr]
     return pd.Series(np.where(known, rate, np.nan), index=frame.index, name="usd_per_hour")
+
+
+def _check_windows_rows(frame: pd.DataFrame, windows: np.ndarray, spot: np.ndarray, vcpu: np.ndarray,
+                        table: Mapping) -> None:
+    """The vectorized :func:`check_platform`: one error for every row Fargate cannot run."""
+    if not windows.any():
+        return
+    on_spot = windows & spot
+    if on_spot.any():
+        raise InvalidParameter("spot", True, f"False for the {int(on_spot.sum())} Windows row(s): Fargate Spot does "
+                                             "not run Windows containers, so there is no Spot price for them")
+    allowed = np.array(windows_rules(table)["cpu"], dtype=float) / 1024
+    bad = windows & ~np.isnan(vcpu) & ~np.isin(vcpu, allowed)
+    if bad.any():
+        cpus = sorted({int(c * 1024) for c in vcpu[bad]})
+        raise InvalidParameter("cpu", cpus, "1024, 2048 or 4096 for Windows rows: Fargate runs Windows with 1, 2 "
+                                            "or 4 vCPU only")
 
 
 def billing_window(tasks: pd.DataFrame, now: datetime | pd.Timestamp | None = None) -> pd.DataFrame:
@@ -257,9 +306,13 @@ def service_projection(services: pd.DataFrame, task_definitions: pd.DataFrame, *
     table = _table(table)
     sizes = task_definitions[["task_definition_arn", "cpu", "memory", "arch", "os_family", "ephemeral_gib"]]
     frame = services.merge(sizes, on="task_definition_arn", how="left")
+    windows = pd.Series(is_windows(frame), index=frame.index)
     on_demand = hourly_rate_frame(frame.assign(spot=False), table=table)
-    spot = hourly_rate_frame(frame.assign(spot=True), table=table, spot_discount=spot_discount)
-    share = frame["spot_share"].fillna(0).astype(float) if "spot_share" in frame else 0.0
+    spot = hourly_rate_frame(frame.assign(spot=~windows), table=table, spot_discount=spot_discount)
+    share = frame["spot_share"].fillna(0).astype(float) if "spot_share" in frame else pd.Series(0.0, frame.index)
+    # Fargate Spot does not run Windows: a Windows service's Spot weight places no task, so it is priced on demand.
+    frame["note"] = np.where(windows & (share > 0), "Windows: Fargate Spot does not run Windows; its Spot "
+                             "weight places no task, priced on demand", "")
     frame["usd_per_hour_per_task"] = on_demand * (1 - share) + spot * share
     frame["usd_per_hour"] = frame["usd_per_hour_per_task"] * frame["desired_count"]
     frame["usd_per_month"] = frame["usd_per_hour"] * table.get("hours_per_month", 730)

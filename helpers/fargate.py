@@ -28,7 +28,7 @@ def valid_sizes() -> dict[int, tuple[int, ...]]:
 def is_valid_size(cpu: int, memory: int, os_family: str = "LINUX") -> bool:
     """Whether Fargate accepts ``cpu`` units with ``memory`` MiB on ``os_family``."""
     if os_family.upper().startswith("WINDOWS") and cpu not in size_table()["windows_cpu"]:
-        return False
+        return False  # Windows: 1, 2 or 4 vCPU only
     return memory in valid_sizes().get(cpu, ())
 
 

@@ -115,6 +115,10 @@ def what_if_savings(scenarios: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.set_xlabel("")
     ax.legend(["as is", "ARM", "Spot", "ARM + Spot", "right size"], fontsize="small")
     ax.set_title(title)
+    notes = scenarios.loc[scenarios.get("note", pd.Series("", index=scenarios.index)).fillna("") != ""]
+    if not notes.empty:  # a missing bar says why (Windows: no ARM, no Spot)
+        text = "; ".join(f"{s}: {n}" for s, n in zip(notes["service"], notes["note"], strict=True))
+        ax.annotate(text, xy=(0, -0.12), xycoords="axes fraction", fontsize="small", va="top", wrap=True)
     return ax
 
 

@@ -156,10 +156,11 @@ def _size_problems(td: Mapping[str, Any], arch: str, os_family: str) -> list[str
     if cpu is None or memory is None:
         return [f"cpu {raw_cpu!r} / memory {raw_memory!r} are not numbers: give CPU units (e.g. 256) and MiB (e.g. 512)"]
     windows = os_family.startswith("WINDOWS")
-    windows_min = size_table()["windows_min_cpu"]
-    if windows and cpu < windows_min:
+    windows_cpu = size_table()["windows_cpu"]
+    if windows and cpu not in windows_cpu:
         nearest = nearest_valid_size(cpu, memory, os_family)
-        return [f"cpu {cpu} is too small for Windows: Fargate Windows tasks need at least {windows_min} CPU units; "
+        return [f"cpu {cpu} is not valid for Windows: Fargate Windows tasks take {', '.join(map(str, windows_cpu))} "
+                f"CPU units only (1, 2 or 4 vCPU); "
                 f"nearest valid size: cpu {nearest[0]} / memory {nearest[1]} MiB"
                 + _price_note(cpu, memory, nearest, arch, os_family)]
     if is_valid_size(cpu, memory, os_family):

@@ -7,24 +7,16 @@ from contextlib import contextmanager
 
 from helpers import local
 from helpers.session import LabSession
-from tests.conftest import free_port
+from tests.backends import embedded_backend, lab_session
 
 
 @contextmanager
 def faulty_backend(spec: str) -> Iterator[LabSession]:
     """A fresh embedded backend that injects ``spec``'s faults; yields a session on it, stops it after."""
-    port = free_port()
-    info = local.start(port, faults=spec, runtime="simulated")  # as the shared test backend: fast, deterministic
-    try:
-        yield LabSession(backend="local", endpoint_url=info.url, region_name="us-east-1", **local.CREDENTIALS)
-    finally:
-        local.stop(port)
+    with embedded_backend(faults=spec) as info:  # simulated tasks, as the shared test backend: fast, deterministic
+        yield lab_session(info)
 
 
 def fault_counts(session: LabSession) -> dict[str, int]:
     """How many faults of each kind the backend injected so far."""
-    import json
-    import urllib.request
-
-    with urllib.request.urlopen(session.endpoint_url + local.HEALTH_PATH, timeout=5) as answer:
-        return json.loads(answer.read())["fault_counts"]
+    return local.health(int(session.endpoint_url.rsplit(":", 1)[1]))["fault_counts"]

@@ -31,7 +31,7 @@ from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.logs.models import LogsBackend
 
-from emulator import clock, hooks, settings
+from emulator import clock, containment, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
 
 log = logging.getLogger("emulator.fidelity.ecs")
@@ -474,7 +474,8 @@ class TasksBackend(EC2ContainerServiceBackend):
         compat = kwargs.get("requires_compatibilities") or []
         if "FARGATE" in compat:
             problem = fargate_problem(kwargs.get("cpu"), kwargs.get("memory"), kwargs.get("network_mode"),
-                                      kwargs.get("runtime_platform"))
+                                      kwargs.get("runtime_platform")) or containment.registration_problem(
+                container_definitions, kwargs.get("volumes"), kwargs.get("ipc_mode"), kwargs.get("pid_mode"))
             if problem:
                 raise EcsClientException(problem)
         td = super().register_task_definition(family, container_definitions, *args, **kwargs)
