@@ -8,21 +8,17 @@ two never import each other.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 HOST = "127.0.0.1"
 HEALTH_PATH = "/_lab/health"
 RESET_PATH = "/_lab/reset"
+CLOCK_PATH = "/_lab/clock"
 SERVER_NAME = "fargate-lab embedded backend"
-STATE_DIR_ENV = "FARGATE_LAB_STATE_DIR"
 
 
 def state_dir() -> Path:
     """Where the server keeps what it writes (``FARGATE_LAB_STATE_DIR``, else ~/.cache/fargate-lab)."""
-    base = os.environ.get(STATE_DIR_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fargate-lab"
-    )
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    from emulator import settings
+
+    return settings.current().state_path()

@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator import containment
+
 DEFAULT_STOP_TIMEOUT = 30
 MAX_STOP_TIMEOUT = 120
 #: How long a container waits for its dependencies when the dependency sets no startTimeout.
@@ -149,6 +151,7 @@ def plan_task(task_definition: dict, overrides: dict | None, task_id: str, label
             kwargs["read_only"] = True
         if (definition.get("linuxParameters") or {}).get("initProcessEnabled"):
             kwargs["init"] = True
+        kwargs.update(containment.capability_args(definition))  # only SYS_PTRACE added, as Fargate
         if definition.get("ulimits"):
             from docker.types import Ulimit
 

@@ -22,10 +22,9 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from emulator import hooks, pause_image
+from emulator import clock, containment, hooks, pause_image, settings
 from emulator.container_spec import ContainerPlan, parse_env_file, plan_task
 from emulator.executor import ContainerState, LaunchRequest, TaskState
 from emulator.log_pump import LogPump
@@ -42,10 +41,6 @@ ESSENTIAL_EXITED = "Essential container in task exited"
 OUT_OF_MEMORY = "OutOfMemoryError: Container killed due to memory usage"
 _HEALTH = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}
 _registered_ports: set[str] = set()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _StartFailure(Exception):
@@ -88,7 +83,7 @@ class DockerExecutor:
         self.client = client or docker.from_env(timeout=120, max_pool_size=64)
         # Blocking calls (wait for exit, follow logs) last as long as a container runs: no read timeout.
         self.stream = docker.from_env(timeout=None, max_pool_size=64)
-        self.port = str(port if port is not None else hooks.CONFIG.get("port"))
+        self.port = str(port if port is not None else settings.current().port)
         self.tick = tick
         self._lock = threading.RLock()
         self._runs: dict[str, _Run] = {}
@@ -157,7 +152,7 @@ class DockerExecutor:
 
     def wait(self, task_id: str, timeout: float = 60.0) -> TaskState:
         """Block until the task is STOPPED (for tests and benchmarks); the state it ended in."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout  # real time: a caller's wait, not a reading of the clock
         while time.monotonic() < deadline:
             state = self.state(task_id)
             if state.last_status == "STOPPED":
@@ -206,9 +201,9 @@ class DockerExecutor:
                               f"fargate-lab-{self.port}-{request.task_id}")
             run.plans = {plan.name: plan for plan in plans}
             run.pump = LogPump(self.stream.api, request.log_sink)
-            self._set(run, last_status="PENDING", pull_started_at=_now())
+            self._set(run, last_status="PENDING", pull_started_at=clock.now())
             images = {plan.name: self._image(run, plan) for plan in plans}
-            self._set(run, pull_stopped_at=_now())
+            self._set(run, pull_stopped_at=clock.now())
             environments = {plan.name: self._environment(run, plan) for plan in plans}
             self._create(run, images, environments)
             self._run(run)
@@ -253,13 +248,13 @@ class DockerExecutor:
                 except docker.errors.ImageNotFound:
                     pass
             failed = self._pull_failures.get(reference)
-            if failed and time.monotonic() - failed[0] < PULL_FAILURE_MEMORY:
+            if failed and clock.monotonic() - failed[0] < PULL_FAILURE_MEMORY:
                 raise _StartFailure(f"{prefix}: {failed[1]}", plan.name)
             try:
                 self.client.images.pull(reference, auth_config=self._pull_auth(run, reference))
             except docker.errors.APIError as error:
                 message = str(error.explanation or error)
-                self._pull_failures[reference] = (time.monotonic(), message)
+                self._pull_failures[reference] = (clock.monotonic(), message)
                 raise _StartFailure(f"{prefix}: {message}", plan.name) from None
             self._pull_failures.pop(reference, None)
         return reference
@@ -340,6 +335,10 @@ class DockerExecutor:
                 kwargs["ports"] = ports  # the first container owns the namespace (one container, or no pause image)
             else:
                 kwargs["network_mode"] = f"container:{run.ids[plans[0].name]}"
+            try:
+                containment.check_create(plan.name, kwargs)  # never more of the host than Fargate gives
+            except containment.NotContained as refused:
+                raise _StartFailure(f"CannotStartContainerError: {refused}", plan.name) from None
             container = self.client.containers.create(images[plan.name], **kwargs)
             run.ids[plan.name] = container.id
             self._set_container(run, plan.name, runtime_id=container.id)
@@ -378,7 +377,7 @@ class DockerExecutor:
             if failed:
                 return f"dependency {dependency} did not reach condition {condition}"
             if not ok:
-                if time.monotonic() - since > run.plans[dependency].start_timeout:
+                if clock.monotonic() - since > run.plans[dependency].start_timeout:
                     return f"dependency {dependency} did not reach condition {condition} within its startTimeout"
                 return "wait"
         return "met"
@@ -406,7 +405,7 @@ class DockerExecutor:
             run.waves[name] = wave
             self._set_container(run, name, last_status="RUNNING")
             if run.state.started_at is None:
-                self._set(run, last_status="RUNNING", started_at=_now())
+                self._set(run, last_status="RUNNING", started_at=clock.now())
             plan = run.plans[name]
             if plan.log_group and run.pump:
                 run.pump.follow(run.ids[name], plan.log_group, plan.log_stream)
@@ -447,7 +446,7 @@ class DockerExecutor:
     def _run(self, run: _Run) -> None:
         """Start containers as their dependencies allow, until every container has stopped."""
         pending = list(run.plans)
-        since = time.monotonic()
+        since = clock.monotonic()  # startTimeout is measured on the emulator's clock
         wave = 0
         next_health = 0.0
         while not run.aborted:
@@ -471,7 +470,7 @@ class DockerExecutor:
                     event = run.events.get_nowait()
                 except queue.Empty:
                     event = None
-            if time.monotonic() >= next_health:
+            if time.monotonic() >= next_health:  # real time: how often to ask the engine
                 self._poll_health(run)
                 next_health = time.monotonic() + 0.5
             if run.pump:
@@ -514,7 +513,7 @@ class DockerExecutor:
         with self._lock:
             if run.state.stopping_at is not None:
                 return
-            run.state.stopping_at = _now()
+            run.state.stopping_at = clock.now()
             run.state.stop_code = stop_code
             run.state.stopped_reason = reason
             run.state.last_status = "STOPPING" if run.state.started_at else "DEPROVISIONING"
@@ -549,7 +548,7 @@ class DockerExecutor:
         if run.pause_id:
             self._remove(run.pause_id)
         with self._lock:
-            now = _now()
+            now = clock.now()
             state = run.state
             if state.stopping_at is None:
                 state.stopping_at = now

@@ -14,8 +14,9 @@ ON_SHUTDOWN: list[Callable[[], None]] = []
 #: WSGI middlewares tried before moto: each returns an iterable to answer, or None to pass.
 MIDDLEWARE: list[Callable[[dict, Callable], Iterable[bytes] | None]] = []
 
-#: How the server was started: port, faults (spec string or None), runtime ("auto", "docker", "simulated").
-CONFIG: dict[str, Any] = {"port": None, "faults": None, "runtime": "auto"}
+#: What the running server shares with its fixes: "app" (the whole WSGI chain), "fault_counts". Its settings
+#: are ``emulator.settings.current()``.
+CONFIG: dict[str, Any] = {}
 
 _docker_cache: dict[str, Any] = {"at": 0.0, "ok": False}
 
@@ -31,7 +32,7 @@ def run(registry: list[Callable[[], None]]) -> None:
 
 def docker_available(max_age: float = 10.0) -> bool:
     """Whether a Docker engine answers, checked at most every ``max_age`` seconds."""
-    now = time.monotonic()
+    now = time.monotonic()  # real time: how often to ask the engine
     if now - _docker_cache["at"] > max_age:
         from emulator.engine import docker_client
 

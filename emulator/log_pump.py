@@ -12,6 +12,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from emulator import clock
 from emulator.executor import LogSink
 
 log = logging.getLogger("emulator.logs")
@@ -31,7 +32,7 @@ def parse_line(raw: bytes) -> tuple[int, str] | None:
         seconds = datetime.fromisoformat(whole + "+00:00").timestamp()
         millis = int(seconds * 1000) + int((fraction + "000")[:3])
     except ValueError:
-        return int(datetime.now().timestamp() * 1000), text
+        return clock.now_ms(), text
     return millis, message
 
 

@@ -15,7 +15,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from emulator import HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, hooks
+from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, hooks, settings
+from emulator.extensions import check_moto_version
+from emulator.settings import Settings
 
 log = logging.getLogger("emulator.server")
 
@@ -32,61 +34,86 @@ class ControlApp:
         if path == HEALTH_PATH:
             return self._json(start_response, {
                 "server": SERVER_NAME, "pid": os.getpid(), "port": self.port, "docker": hooks.docker_available(),
-                "runtime": hooks.CONFIG.get("runtime"), "faults": hooks.CONFIG.get("faults"),
-                "fault_counts": hooks.CONFIG.get("fault_counts", {}),
+                "runtime": settings.current().runtime, "faults": settings.current().faults,
+                "fault_counts": hooks.CONFIG.get("fault_counts", {}), "clock": clock.CLOCK.mode,
             })
         if path == RESET_PATH and environ.get("REQUEST_METHOD") == "POST":
             reset_all()
             return self._json(start_response, {"reset": True})
+        if path == CLOCK_PATH:
+            return self._clock(environ, start_response)
         for middleware in hooks.MIDDLEWARE:
             answer = middleware(environ, start_response)
             if answer is not None:
                 return answer
         return self.moto_app(environ, start_response)
 
+    def _clock(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        """``GET`` tells the clock's mode and moment; ``POST {"mode": ..., "advance_seconds": N}`` changes it."""
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+                if not isinstance(body, dict):
+                    raise clock.ClockError("the body must be a JSON object")
+                unknown = set(body) - {"mode", "advance_seconds"}
+                if unknown:
+                    raise clock.ClockError(f"unknown field(s) {sorted(unknown)}: use mode and advance_seconds")
+                if "mode" in body:
+                    clock.CLOCK.set_mode(body["mode"])
+                if "advance_seconds" in body:
+                    clock.CLOCK.advance(body["advance_seconds"])
+            except (ValueError, TypeError) as error:  # ClockError, bad JSON, a non-number
+                return self._json(start_response, {"error": str(error)}, "400 Bad Request")
+        return self._json(start_response, clock.CLOCK.describe())
+
     @staticmethod
-    def _json(start_response: Callable, body: dict) -> list[bytes]:
+    def _json(start_response: Callable, body: dict, status: str = "200 OK") -> list[bytes]:
         data = json.dumps(body).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
 
 
 def reset_all() -> None:
-    """Run the suite's reset hooks (containers first), then moto's own reset."""
+    """Run the suite's reset hooks (containers first), then moto's own reset; the clock runs on in real mode."""
     from moto.moto_api._internal import moto_api_backend
 
     hooks.run(hooks.ON_RESET)
     moto_api_backend.reset()
+    clock.CLOCK.set_mode("real")  # a test that left the clock manual does not freeze the next one
 
 
-def build_app(port: int, faults: str | None = None, runtime: str = "auto") -> ControlApp:
-    os.environ.setdefault("MOTO_PORT", str(port))
-    hooks.CONFIG.update(port=port, faults=faults, runtime=runtime)
+def build_app(config: Settings) -> ControlApp:
+    """The server's WSGI app for ``config`` (which becomes ``settings.current()``)."""
+    check_moto_version()
+    settings._current["settings"] = config
+    os.environ.setdefault("MOTO_PORT", str(config.port))
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from emulator import fidelity
 
     fidelity.apply_all()
-    app = ControlApp(DomainDispatcherApplication(create_backend_app), port)
+    app = ControlApp(DomainDispatcherApplication(create_backend_app), config.port)
     hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
     return app
 
 
-def serve(port: int, faults: str | None = None, runtime: str = "auto") -> None:
+def serve(config: Settings) -> None:
     """Serve until SIGTERM or SIGINT; on the way out, run the shutdown hooks (remove containers)."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = build_app(port, faults, runtime)
-    server = make_server(HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
+    app = build_app(config)
+    gate = access.guard(app, config.port, config.state_path(), config.ecr_registry)  # signed requests only
+    server = make_server(HOST, config.port, gate, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(signum: int, frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    log.info("%s listening on http://%s:%d (pid %d)", SERVER_NAME, HOST, port, os.getpid())
+    log.info("%s listening on http://%s:%d (pid %d)", SERVER_NAME, HOST, config.port, os.getpid())
     try:
         server.serve_forever()
     finally:

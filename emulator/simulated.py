@@ -13,11 +13,11 @@ Runs inside the embedded backend's server process.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from emulator import clock, settings
 from emulator.executor import (
     SIMULATED_EXIT_CODE_ENV,
     SIMULATED_SECONDS_ENV,
@@ -30,7 +30,6 @@ from emulator.executor import (
 SIMULATED_NOTE = "[simulated by the embedded backend: no container ran]"
 #: Each simulated container's ``reason`` in DescribeTasks: how a client learns, through the API, that nothing ran.
 SIMULATED_REASON = "Simulated by the embedded backend: no container ran"
-DEFAULT_SECONDS = 3.0
 #: Phase lengths in seconds: PROVISIONING, PENDING (image pull), ACTIVATING, then from the containers' exit (or a
 #: stop request) to STOPPED, through DEACTIVATING, STOPPING and DEPROVISIONING in equal thirds.
 PROVISIONING_SECONDS = 0.3
@@ -41,14 +40,7 @@ STOPPING_SECONDS = 0.3
 
 def simulated_seconds() -> float:
     """How long a simulated one-off task runs (``FARGATE_LAB_SIMULATED_SECONDS``, default 3)."""
-    try:
-        return max(0.0, float(os.environ.get(SIMULATED_SECONDS_ENV, DEFAULT_SECONDS)))
-    except ValueError:
-        return DEFAULT_SECONDS
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+    return settings.current().simulated_seconds
 
 
 @dataclass
@@ -104,7 +96,7 @@ class SimulatedExecutor:
                     pass
         plan = _Plan(
             request=request,
-            launched_at=_now(),
+            launched_at=clock.now(),
             run_seconds=seconds if one_off else None,
             exit_codes={c["name"]: _exit_code(_environment(c, request.overrides)) for c in containers},
             essential={c["name"]: c.get("essential", True) for c in containers},
@@ -117,7 +109,7 @@ class SimulatedExecutor:
             plan = self._plans.get(task_id)
             if plan is None:
                 raise KeyError(task_id)
-            state = self._state_at(plan, _now())
+            state = self._state_at(plan, clock.now())
             self._write_logs(plan, state)
             return state
 
@@ -127,9 +119,9 @@ class SimulatedExecutor:
             if plan is None or plan.stop_requested_at is not None:
                 return
             exited = self._natural_stop(plan)
-            if exited is not None and exited <= _now():
+            if exited is not None and exited <= clock.now():
                 return  # it already stopped on its own
-            plan.stop_requested_at = _now()
+            plan.stop_requested_at = clock.now()
             plan.stop_reason = reason
             plan.stop_code = stop_code
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import queue
 import re
 import tempfile
 import threading
@@ -265,15 +266,19 @@ class _Plan:
             seen.setdefault(diff_id, i)
         return sorted(seen.values())
 
-    def blob(self, i: int, tick: Any = None) -> images.Blob:
-        """Layer ``i`` as an uploadable blob, compressing it now when needed."""
+    def needs_compression(self, i: int) -> bool:
+        layer = self.image.layers[i]
+        return not layer.compressed and self.layers[i].get("digest") not in self.blobs
+
+    def blob(self, i: int, tick: Any = None, sink: Any = None) -> images.Blob:
+        """Layer ``i`` as an uploadable blob, compressing it now when needed (``sink`` gets the output as made)."""
         layer = self.image.layers[i]
         if layer.compressed:
             return images.Blob(layer.digest or "", layer.size or 0, layer.open)
         digest = self.layers[i].get("digest")
         if digest in self.blobs:
             return self.blobs[digest]
-        blob = images.compress_layer(layer, self.tmp / f"layer-{i}.gz", tick)
+        blob = images.compress_layer(layer, self.tmp / f"layer-{i}.gz", tick, sink)
         with self._lock:
             if digest and digest != blob.digest:  # another zlib than the one the cache remembers: use the new one
                 self.cache.put(layer.diff_id or "", {"digest": blob.digest, "size": blob.size})
@@ -318,7 +323,13 @@ class _Plan:
 
 
 class _Uploader:
-    """Compress, check and upload each needed blob; jobs overlap, so one layer uploads while the next compresses."""
+    """Compress, check and upload each needed blob; jobs overlap, so one layer uploads while the next compresses.
+
+    A layer that must be compressed is uploaded while it compresses, as ``docker push`` does: its parts go out as
+    the compressor makes them, and its digest, known only at the end, goes into ``complete_layer_upload``. ECR
+    answers ``LayerAlreadyExistsException`` there when the repository had it after all (pushed from elsewhere,
+    so this machine's layer cache did not know its digest): it then counts as skipped.
+    """
 
     def __init__(self, ecr: Any, repository: str, plan: _Plan, progress: bool) -> None:
         self.ecr, self.repository, self.plan = ecr, repository, plan
@@ -350,10 +361,95 @@ class _Uploader:
         return self.sent
 
     def _layer(self, i: int, checked: bool) -> None:
+        if self.plan.needs_compression(i):
+            try:
+                self._stream(i)
+                return
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "InvalidLayerPartException":
+                    raise
+            # a part's answer was lost and its retry refused: upload the (now compressed) blob again from its file
         blob = self.plan.blob(i)
         if not checked and blob.digest in _available(self.ecr, self.repository, [blob.digest]):
             return
         self._send(blob)
+
+    def _stream(self, i: int) -> None:
+        """Compress layer ``i`` in a thread of its own and upload each part as soon as the compressor has made it."""
+        upload = self.ecr.initiate_layer_upload(repositoryName=self.repository)
+        part_size = int(upload["partSize"])
+        parts: queue.Queue = queue.Queue(maxsize=2)  # compressed parts waiting: bounds the memory a layer takes
+        stop = threading.Event()
+        pending: list[bytes] = []  # compressed output not yet in a part
+        waiting = 0
+
+        def sink(data: bytes) -> None:
+            nonlocal waiting
+            pending.append(data)
+            waiting += len(data)
+            if waiting >= part_size:
+                joined = b"".join(pending)
+                pending.clear()
+                for start in range(0, len(joined) - part_size + 1, part_size):
+                    _put(joined[start:start + part_size])
+                rest = joined[len(joined) - len(joined) % part_size:]
+                pending.extend([rest] if rest else [])
+                waiting = len(rest)
+
+        def _put(item: Any) -> None:
+            while not stop.is_set():
+                try:
+                    parts.put(item, timeout=0.5)
+                    return
+                except queue.Full:
+                    continue
+            raise _Stopped
+
+        def compress() -> None:
+            try:
+                blob = self.plan.blob(i, sink=sink)
+                if pending:
+                    _put(b"".join(pending))
+                _put(blob)
+            except _Stopped:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - handed to the uploading thread, which raises it
+                try:
+                    _put(exc)
+                except _Stopped:
+                    pass
+
+        def produced() -> Iterable[bytes]:
+            while True:
+                item = parts.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, images.Blob):
+                    result.append(item)
+                    return
+                with self.lock:
+                    self.bar.total += len(item)
+                yield item
+
+        result: list[images.Blob] = []
+        worker = threading.Thread(target=compress, name=f"compress-layer-{i}", daemon=True)
+        worker.start()
+        try:
+            sent = _send_parts(self.ecr, self.repository, upload["uploadId"], produced(), self._tick)
+        finally:
+            stop.set()
+            worker.join()
+        blob = result[0]
+        if sent < blob.size:  # another job had compressed this layer already: send the rest from its file
+            with blob.open() as stream:
+                stream.seek(sent)
+                sent += _send_parts(self.ecr, self.repository, upload["uploadId"],
+                                    iter(lambda: stream.read(part_size), b""), self._tick, first=sent)
+        if sent != blob.size:
+            raise PushFailed(f"the blob {blob.digest} had {sent} bytes, {blob.size} expected")
+        if _complete_upload(self.ecr, self.repository, upload["uploadId"], blob.digest):
+            with self.lock:
+                self.sent[blob.digest] = blob.size
 
     def _send(self, blob: images.Blob) -> None:
         with self.lock:
@@ -366,6 +462,10 @@ class _Uploader:
     def _tick(self, n: int) -> None:
         with self.lock:
             self.bar.update(n)
+
+
+class _Stopped(Exception):
+    """The uploading side of a streamed layer gave up: the compressing side stops too."""
 
 
 def _tagged_digest(ecr: Any, repository: str, tag: str) -> str | None:
@@ -403,26 +503,34 @@ def _upload_blob(ecr: Any, repository: str, blob: images.Blob, tick: Any, attemp
 def _upload_blob_once(ecr: Any, repository: str, blob: images.Blob, tick: Any) -> bool:
     upload = ecr.initiate_layer_upload(repositoryName=repository)
     part_size = int(upload["partSize"])
-    first = 0
     with blob.open() as stream:
-        while True:
-            part = stream.read(part_size)
-            if not part:
-                break
-            ecr.upload_layer_part(repositoryName=repository, uploadId=upload["uploadId"], partFirstByte=first,
-                                  partLastByte=first + len(part) - 1, layerPartBlob=part)
-            first += len(part)
-            tick(len(part))
-    if first != blob.size:
-        raise PushFailed(f"the blob {blob.digest} had {first} bytes, {blob.size} expected: the source changed or is truncated")
+        sent = _send_parts(ecr, repository, upload["uploadId"], iter(lambda: stream.read(part_size), b""), tick)
+    if sent != blob.size:
+        raise PushFailed(f"the blob {blob.digest} had {sent} bytes, {blob.size} expected: the source changed or is truncated")
+    return _complete_upload(ecr, repository, upload["uploadId"], blob.digest)
+
+
+def _send_parts(ecr: Any, repository: str, upload_id: str, parts: Iterable[bytes], tick: Any, first: int = 0) -> int:
+    """Upload each part in order from byte ``first``; the number of bytes sent."""
+    sent = 0
+    for part in parts:
+        ecr.upload_layer_part(repositoryName=repository, uploadId=upload_id, partFirstByte=first + sent,
+                              partLastByte=first + sent + len(part) - 1, layerPartBlob=part)
+        sent += len(part)
+        tick(len(part))
+    return sent
+
+
+def _complete_upload(ecr: Any, repository: str, upload_id: str, digest: str) -> bool:
+    """Complete the upload; False when ECR already had the blob."""
     try:
-        ecr.complete_layer_upload(repositoryName=repository, uploadId=upload["uploadId"], layerDigests=[blob.digest])
+        ecr.complete_layer_upload(repositoryName=repository, uploadId=upload_id, layerDigests=[digest])
     except ecr.exceptions.LayerAlreadyExistsException:
         return False
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "LayerAlreadyExistsException":
             return False
-        if exc.response["Error"]["Code"] == "UploadNotFoundException" and _available(ecr, repository, [blob.digest]):
+        if exc.response["Error"]["Code"] == "UploadNotFoundException" and _available(ecr, repository, [digest]):
             return True  # a retry of a completion whose answer was lost: our upload went through
         raise
     return True

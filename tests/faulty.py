@@ -23,8 +23,4 @@ def faulty_backend(spec: str) -> Iterator[LabSession]:
 
 def fault_counts(session: LabSession) -> dict[str, int]:
     """How many faults of each kind the backend injected so far."""
-    import json
-    import urllib.request
-
-    with urllib.request.urlopen(session.endpoint_url + local.HEALTH_PATH, timeout=5) as answer:
-        return json.loads(answer.read())["fault_counts"]
+    return local.health(int(session.endpoint_url.rsplit(":", 1)[1]))["fault_counts"]

@@ -19,9 +19,11 @@ def _group(service: str, usage_type: str, usd: str, quantity: str, unit: str) ->
 
 
 def seed(backend, results: list[dict]) -> None:
-    request = urllib.request.Request(f"{backend.url}/moto-api/static/ce/cost-and-usage-results", method="POST",
-                                     data=json.dumps({"results": results}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    from helpers import local
+    from helpers.local.auth import signed_request
+
+    request = signed_request(f"{backend.url}/moto-api/static/ce/cost-and-usage-results", local.CREDENTIALS, "POST",
+                             json.dumps({"results": results}).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(request) as answer:
         assert answer.status == 201
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 
@@ -10,9 +9,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from emulator import HEALTH_PATH
 from emulator.errors import InvalidSetting
 from emulator.faults import FaultSpec, identify, parse_spec
+from helpers import local
 from helpers.tags import as_aws, suite_tags
 from tests.faulty import fault_counts, faulty_backend
 
@@ -66,8 +65,8 @@ def test_throttling_has_each_protocols_shape_and_is_retried(always_throttled_onc
 
 
 def test_control_paths_are_never_faulted(always_throttled_once):
-    with urllib.request.urlopen(always_throttled_once.endpoint_url + HEALTH_PATH, timeout=5) as answer:
-        assert json.loads(answer.read())["faults"] == "throttle=1,max_attempt=1"
+    port = int(always_throttled_once.endpoint_url.rsplit(":", 1)[1])
+    assert local.health(port)["faults"] == "throttle=1,max_attempt=1"
     before = fault_counts(always_throttled_once)["throttle"]
     signed = "AWS4-HMAC-SHA256 Credential=testing/20261128/us-east-1/ecr/aws4_request, SignedHeaders=x"
     for path in ("/v2/", "/moto-api/data.json"):

@@ -6,7 +6,6 @@ where "auto" runs containers), so they start their own backend on a free port.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -68,19 +67,19 @@ def test_a_task_runs_to_exit_code_0_with_every_field_ecs_sets(sim):
     assert any(t["key"] == SUITE_TAG_KEY for t in task["tags"])
 
 
-def test_the_lifecycle_moves_in_time_not_per_call(sim):
+def test_the_lifecycle_moves_in_time_not_per_call(sim, simulated_backend):
+    local.set_clock("manual", simulated_backend.port)
     (arn,) = tasks.run_task(sim, CLUSTER, register(sim), overrides=env(**{SECONDS: "30"}))
     ecs = sim.client("ecs")
     first = [ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]["lastStatus"] for _ in range(5)]
-    assert first[0] in ("PROVISIONING", "PENDING")
-    assert len(set(first)) <= 2  # moto 5.2.5 moves one state per call: five calls would show five states
+    assert first == ["PROVISIONING"] * 5  # moto 5.2.5 moves one state per call: five calls would show five states
     seen = list(first)
-    deadline = time.monotonic() + 10
-    while seen[-1] != "RUNNING" and time.monotonic() < deadline:
+    for _ in range(10):
+        local.advance_clock(0.1, simulated_backend.port)
         seen.append(ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]["lastStatus"])
-        time.sleep(0.05)
-    assert seen[-1] == "RUNNING"
+    assert seen[-1] == "RUNNING" and {"PENDING", "ACTIVATING"} <= set(seen)
     assert [LIFECYCLE.index(s) for s in seen] == sorted(LIFECYCLE.index(s) for s in seen)  # in ECS's order
+    local.set_clock("real", simulated_backend.port)
     assert ecs.list_tasks(cluster=CLUSTER)["taskArns"] == [arn]  # ListTasks shows desiredStatus RUNNING by default
     ecs.stop_task(cluster=CLUSTER, task=arn, reason="enough")
     (result,) = tasks.wait_for_tasks(sim, CLUSTER, [arn], progress=False, raise_on_failure=False)
@@ -101,9 +100,10 @@ def test_an_essential_container_exiting_3_raises_task_failed_with_code_3_and_log
     assert SIMULATED_NOTE in failure.log_tail and "exited with code 3" in failure.log_tail
 
 
-def test_a_task_that_stops_before_the_first_poll(sim):
+def test_a_task_that_stops_before_the_first_poll(sim, simulated_backend):
+    local.set_clock("manual", simulated_backend.port)
     arns = tasks.run_task(sim, CLUSTER, register(sim), overrides=env(**{SECONDS: "0"}))
-    time.sleep(2)  # it goes PROVISIONING -> PENDING -> ACTIVATING -> RUNNING -> ... -> STOPPED unseen
+    local.advance_clock(5, simulated_backend.port)  # it goes PROVISIONING -> PENDING -> ACTIVATING -> RUNNING -> ... -> STOPPED unseen
     polls = []
     results = tasks.wait_for_tasks(sim, CLUSTER, arns, progress=False, on_poll=polls.append)
     assert len(polls) == 1 and results[0].last_status == "STOPPED" and results[0].exit_codes == {"job": 0}
@@ -153,11 +153,13 @@ def test_a_missing_log_group_fails_to_start_with_a_hint(sim):
     assert "log group does not exist" in result.hint
 
 
-def test_logs_of_a_running_and_a_stopped_task(sim):
+def test_logs_of_a_running_and_a_stopped_task(sim, simulated_backend):
+    local.set_clock("manual", simulated_backend.port)
     (arn,) = tasks.run_task(sim, CLUSTER, register(sim), overrides=env(**{SECONDS: "2"}))
-    time.sleep(1)
+    local.advance_clock(1, simulated_backend.port)  # RUNNING from 0.7 s to 2.7 s
     running = tasks.task_logs(sim, CLUSTER, arn)
     assert running == {"job": [f"{SIMULATED_NOTE} container 'job' would run: sh -c echo hello"]}
+    local.set_clock("real", simulated_backend.port)  # following polls in real time until the task stops
     printed = []
     followed = tasks.task_logs(sim, CLUSTER, arn, follow=True, poll_seconds=0.3, printer=printed.append)
     assert followed["job"][-1] == f"{SIMULATED_NOTE} container 'job' exited with code 0"
@@ -272,9 +274,10 @@ def test_spot_needs_the_capacity_provider_on_the_cluster(sim):
         tasks.run_task(sim, "bare", register(sim), capacity="FARGATE_SPOT")
 
 
-def test_log_lines_appear_in_time_without_describe_tasks(sim):
+def test_log_lines_appear_in_time_without_describe_tasks(sim, simulated_backend):
+    local.set_clock("manual", simulated_backend.port)
     (arn,) = tasks.run_task(sim, CLUSTER, register(sim), overrides=env(**{SECONDS: "0.2"}))
-    time.sleep(2.5)  # stopped by now (after about 1.3 s); nobody called DescribeTasks
+    local.advance_clock(5, simulated_backend.port)  # stopped by now (after about 1.2 s); nobody called DescribeTasks
     stream = f"ecs/job/{arn.rsplit('/', 1)[-1]}"
     events = sim.client("logs").get_log_events(logGroupName="/fargate-lab/job", logStreamName=stream)["events"]
     assert [e["message"].split("] ", 1)[1] for e in events] == [

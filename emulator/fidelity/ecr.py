@@ -8,6 +8,8 @@ What moto does and ECR does not (each fixed below):
 - ``CompleteLayerUpload`` accepts any ``layerDigests`` and keeps only the layer's size; ECR checks the
   digest (``InvalidLayerException``), refuses an empty upload and a layer the repository already has
   (``LayerAlreadyExistsException``), and keeps the bytes.
+- An upload's parts are kept in memory (a ``bytearray``) and hashed again at completion; here they go to a file in
+  the blob store as they arrive, hashed on the way, and completion renames the file (no copy of a layer in memory).
 - ``PutImage`` accepts a manifest whose layers were never uploaded; ECR answers ``LayersNotFoundException``.
   For a tag an IMMUTABLE repository already has, ECR answers ``ImageTagAlreadyExistsException``.
 - ``DescribeImages`` never reports a scan; ECR gives ``imageScanStatus`` and ``imageScanFindingsSummary``
@@ -25,14 +27,14 @@ tests) and ``FARGATE_LAB_ECR_PASSWORD`` (the token's password; a random one per 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import io
 import json
-import os
 import secrets
 import shutil
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from moto.core.exceptions import ServiceException
@@ -40,10 +42,8 @@ from moto.ecr import models as ecr_models
 from moto.ecr import responses as ecr_responses
 from moto.ecr.models import ecr_backends
 
-from emulator import hooks
+from emulator import clock, hooks, settings
 
-REGISTRY_ENV = "FARGATE_LAB_ECR_REGISTRY"
-PASSWORD_ENV = "FARGATE_LAB_ECR_PASSWORD"
 TOKEN_LIFETIME = timedelta(hours=12)
 
 _password: dict[str, str] = {}
@@ -74,14 +74,14 @@ class ImageTagAlreadyExistsException(ServiceException):
 
 def registry_host() -> str:
     """``host:port`` that repository URIs and the token's endpoint name."""
-    return os.environ.get(REGISTRY_ENV) or f"127.0.0.1:{hooks.CONFIG['port']}"
+    return settings.current().ecr_registry or f"127.0.0.1:{settings.current().port}"
 
 
 def password() -> str:
     """The password inside every authorization token of this server (user ``AWS``)."""
     with _lock:
         if "value" not in _password:
-            _password["value"] = os.environ.get(PASSWORD_ENV) or secrets.token_urlsafe(32)
+            _password["value"] = settings.current().ecr_password or secrets.token_urlsafe(32)
         return _password["value"]
 
 
@@ -90,7 +90,7 @@ def password() -> str:
 def blob_dir() -> Path:
     from emulator import state_dir
 
-    path = state_dir() / f"ecr-blobs-{hooks.CONFIG['port']}"
+    path = state_dir() / f"ecr-blobs-{settings.current().port}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -112,6 +112,61 @@ def store_blob(data: bytes | bytearray) -> str:
         partial.write_bytes(data)
         partial.replace(path)
     return digest
+
+
+class PartFile:
+    """An upload's bytes so far, in a file of the blob store, hashed as they arrive.
+
+    It stands where moto keeps a ``bytearray`` (``LayerUpload.layer_parts``) and answers what moto and the
+    registry ask of it: ``+= part``, ``len()``, truthiness and ``bytes()``.
+    """
+
+    def __init__(self) -> None:
+        self.path = blob_dir() / f"upload-{secrets.token_hex(8)}.partial"
+        self._file = open(self.path, "wb")
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def __iadd__(self, data: bytes | bytearray | memoryview) -> PartFile:
+        with self._lock:
+            self._file.write(data)
+            self._hash.update(data)
+            self._size += len(data)
+        return self
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __bytes__(self) -> bytes:
+        with self._lock:
+            self._file.flush()
+            return self.path.read_bytes()
+
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+    def keep(self) -> str:
+        """Make the bytes the blob of their digest (unless the store has it already); the digest."""
+        digest = self.digest()
+        with self._lock:
+            self._file.close()
+            if blob_path(digest).exists():
+                self.path.unlink(missing_ok=True)
+            else:
+                self.path.replace(blob_path(digest))
+        return digest
+
+    def discard(self) -> None:
+        with self._lock:
+            self._file.close()
+            self.path.unlink(missing_ok=True)
+
+    def __del__(self) -> None:  # an upload abandoned or cancelled: its file goes with it
+        try:
+            self.discard()
+        except Exception:  # noqa: BLE001 - at interpreter exit the store may be gone already
+            pass
 
 
 def forget_blobs() -> None:
@@ -190,6 +245,14 @@ def _wrap_repository_init(original):
     return __init__
 
 
+def _wrap_layer_upload_init(original):
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.layer_parts = PartFile()
+
+    return __init__
+
+
 def _complete_layer_upload(self, repository_name, upload_id, layer_digests, registry_id=None):
     repository = self._get_repository(repository_name, registry_id)
     upload = repository.uploads.get(upload_id)
@@ -198,7 +261,8 @@ def _complete_layer_upload(self, repository_name, upload_id, layer_digests, regi
     if not upload.layer_parts:
         del repository.uploads[upload_id]
         raise EmptyUploadException(f"The specified layer upload {upload_id} does not contain any layer parts.")
-    actual = "sha256:" + hashlib.sha256(bytes(upload.layer_parts)).hexdigest()
+    parts = upload.layer_parts
+    actual = parts.digest() if isinstance(parts, PartFile) else "sha256:" + hashlib.sha256(bytes(parts)).hexdigest()
     del repository.uploads[upload_id]
     if layer_digests and actual not in layer_digests:
         raise InvalidLayerException(
@@ -207,8 +271,11 @@ def _complete_layer_upload(self, repository_name, upload_id, layer_digests, regi
         )
     if actual in repository.layers and blob_path(actual).exists():
         raise LayerAlreadyExistsException(f"The image layer {actual} already exists in the repository {repository_name}.")
-    store_blob(upload.layer_parts)
-    repository.layers[actual] = len(upload.layer_parts)
+    if isinstance(parts, PartFile):
+        parts.keep()
+    else:
+        store_blob(parts)
+    repository.layers[actual] = len(parts)
     return {"registryId": repository.registry_id, "repositoryName": repository_name,
             "uploadId": upload_id, "layerDigest": actual}
 
@@ -241,7 +308,7 @@ def _wrap_put_image(original):
 def _get_authorization_token(self):
     registry_ids = self._get_param("registryIds") or [self.current_account]
     token = base64.b64encode(f"AWS:{password()}".encode()).decode()
-    expires = datetime.now(UTC) + TOKEN_LIFETIME
+    expires = clock.now() + TOKEN_LIFETIME
     data = [{"authorizationToken": token, "expiresAt": expires, "proxyEndpoint": f"http://{registry_host()}"}
             for _ in registry_ids]
     return ecr_responses.ActionResult({"authorizationData": data})
@@ -273,7 +340,7 @@ def upload_layer_part_fast(environ: dict, start_response):
     upload = repository.uploads.get(upload_id) if repository is not None else None
     if upload is None or first != upload.last_byte_received + 1:
         return None
-    part = base64.b64decode(blob)
+    part = binascii.a2b_base64(blob)  # what b64decode does, without its copy of the text
     if last - first + 1 != len(part):
         return None
     upload.layer_parts += part
@@ -290,6 +357,7 @@ def apply() -> None:
     ecr_models.Image.image_scan_status = property(_scan_status)
     ecr_models.Image.image_scan_findings_summary = property(_scan_summary)
     ecr_models.Repository.__init__ = _wrap_repository_init(ecr_models.Repository.__init__)
+    ecr_models.LayerUpload.__init__ = _wrap_layer_upload_init(ecr_models.LayerUpload.__init__)
     ecr_models.ECRBackend.complete_layer_upload = _complete_layer_upload
     ecr_models.ECRBackend.put_image = _wrap_put_image(ecr_models.ECRBackend.put_image)
     ecr_responses.ECRResponse.get_authorization_token = _get_authorization_token

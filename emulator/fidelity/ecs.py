@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from emulator import hooks
+from emulator import clock, containment, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
 
 log = logging.getLogger("emulator.fidelity.ecs")
@@ -44,7 +44,7 @@ _live: dict[str, Any] = {}
 
 
 def executor() -> Executor:
-    """The executor for this server: chosen once, from hooks.CONFIG["runtime"] and the engine."""
+    """The executor for this server: chosen once, from the runtime setting and the engine."""
     with _lock:
         if "current" not in _executor:
             _executor["current"] = _choose_executor()
@@ -55,7 +55,7 @@ def executor() -> Executor:
 def _choose_executor() -> Executor:
     from emulator.simulated import SimulatedExecutor
 
-    runtime = hooks.CONFIG.get("runtime") or "auto"
+    runtime = settings.current().runtime
     if runtime == "simulated":
         return SimulatedExecutor()
     if runtime == "docker" or hooks.docker_available():
@@ -212,16 +212,12 @@ def _task_definition_document(td: Any) -> dict:
     return {k: v for k, v in doc.items() if v is not None}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     """Set what ECS shows on a new Fargate task, then launch it through the executor."""
     overrides = task.overrides or {}
     task.cpu = str(overrides.get("cpu") or td.cpu or "") or None
     task.memory = str(overrides.get("memory") or td.memory or "") or None
-    task.created_at = _now()
+    task.created_at = clock.now()
     task.platform_version = PLATFORM_VERSION if task.platform_version in (None, "", "LATEST") else task.platform_version
     family = ((td.runtime_platform or {}).get("operatingSystemFamily") or "LINUX").upper()
     task.platform_family = "Linux" if family == "LINUX" else "Windows"
@@ -250,7 +246,7 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     document = _task_definition_document(td)
     failure = _initialization_failure(task, document)
     if failure:
-        task._lab_failed = (_now(), failure)
+        task._lab_failed = (clock.now(), failure)
         return
     request = LaunchRequest(
         task_id=task.id,
@@ -266,10 +262,10 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     try:
         executor().launch(request)
     except LookupError as exc:  # the image cannot be found: what ECS reports after its pull retries
-        task._lab_failed = (_now(), f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {exc}")
+        task._lab_failed = (clock.now(), f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {exc}")
     except Exception as exc:  # noqa: BLE001 - the task fails to start; RunTask itself still answers
         log.exception("launch of task %s failed", task.id)
-        task._lab_failed = (_now(), f"TaskFailedToStart: the embedded backend could not start the task: {exc}")
+        task._lab_failed = (clock.now(), f"TaskFailedToStart: the embedded backend could not start the task: {exc}")
 
 
 def _availability_zone(backend: Any, networking: dict | None) -> str | None:
@@ -330,7 +326,7 @@ def _missing_log_group(task: Any, document: dict) -> str | None:
 
 def _failed_start_state(task: Any) -> TaskState:
     at, reason = task._lab_failed
-    state = TaskState(last_status="PENDING" if _now() < at + timedelta(seconds=FAILED_START_SECONDS) else "STOPPED")
+    state = TaskState(last_status="PENDING" if clock.now() < at + timedelta(seconds=FAILED_START_SECONDS) else "STOPPED")
     state.stop_code = "TaskFailedToStart"
     state.stopped_reason = reason
     state.stopping_at = at + timedelta(seconds=FAILED_START_SECONDS / 2)
@@ -432,11 +428,12 @@ def _patch_register(backend_cls: type) -> None:
         compat = kwargs.get("requires_compatibilities") or []
         if "FARGATE" in compat:
             problem = fargate_problem(kwargs.get("cpu"), kwargs.get("memory"), kwargs.get("network_mode"),
-                                      kwargs.get("runtime_platform"))
+                                      kwargs.get("runtime_platform")) or containment.registration_problem(
+                container_definitions, kwargs.get("volumes"), kwargs.get("ipc_mode"), kwargs.get("pid_mode"))
             if problem:
                 raise EcsClientException(problem)
         td = original(self, family, container_definitions, *args, **kwargs)
-        td.registered_at = _now()
+        td.registered_at = clock.now()
         return td
 
     def describe_task_definition(self: Any, task_definition_str: str) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator import hooks
+from emulator import hooks, settings
 from emulator.faults import FaultInjector, parse_spec
 
 
@@ -18,7 +18,7 @@ SKIP_KEY = "fargate_lab.faults.done"
 
 
 def apply() -> None:
-    spec = parse_spec(hooks.CONFIG.get("faults"))
+    spec = parse_spec(settings.current().faults)
     if not spec.active:
         return
     injector = FaultInjector(spec, app=_ThroughTheServer())

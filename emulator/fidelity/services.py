@@ -24,13 +24,11 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from emulator import hooks
+from emulator import clock, hooks
 from emulator.fidelity import ecs
 
 log = logging.getLogger("emulator.fidelity.services")
@@ -61,7 +59,7 @@ class _Run:
     counted: set[str] = field(default_factory=set)  # task ids whose failure was counted
     by_scheduler: set[str] = field(default_factory=set)  # task ids the scheduler stopped itself
     warned: bool = False
-    last_launch: float = 0.0  # time.monotonic() of the last launch, for the restart back-off
+    last_launch: float | None = None  # clock.monotonic() of the last launch, for the restart back-off
 
 
 def restart_delay(failed: int) -> float:
@@ -71,10 +69,6 @@ def restart_delay(failed: int) -> float:
 
 
 _runs: dict[str, _Run] = {}
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def failure_threshold(desired: int) -> int:
@@ -87,7 +81,7 @@ def failure_threshold(desired: int) -> int:
 
 def add_event(service: Any, message: str) -> None:
     """A service event, newest first as DescribeServices lists them."""
-    service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": _now(), "message": f"(service {service.name}) "
+    service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": clock.now(), "message": f"(service {service.name}) "
                                                                                        f"{message}"})
     del service.events[MAX_EVENTS:]
 
@@ -102,7 +96,7 @@ def new_deployment(service: Any, task_definition: str) -> dict:
     """Make a new PRIMARY deployment of ``task_definition``; the others become ACTIVE (and drain)."""
     for deployment in service.deployments:
         deployment["status"] = "ACTIVE"
-    now = _now()
+    now = clock.now()
     deployment_id = _deployment_id()
     deployment = {
         "id": deployment_id,
@@ -133,7 +127,7 @@ def adopt(backend: Any, service: Any, configuration: dict | None, managed_tags: 
     service._lab = True
     service.deployment_configuration = deployment_configuration(configuration)
     service.enable_ecs_managed_tags = bool(managed_tags)
-    service.created_at = _now()
+    service.created_at = clock.now()
     service.platform_version = service.platform_version or "LATEST"
     service.platform_family = "Linux"
     service.running_count = 0
@@ -293,7 +287,7 @@ def _circuit_breaker(service: Any, primary: dict) -> None:
     if primary["failedTasks"] < failure_threshold(service.desired_count):
         return
     primary["rolloutState"] = "FAILED"
-    primary["updatedAt"] = _now()
+    primary["updatedAt"] = clock.now()
     add_event(service, f"(deployment {primary['id']}) deployment failed: tasks failed to start.")
     target = service._lab_completed
     if breaker["rollback"] and target and target != primary["taskDefinition"]:
@@ -329,8 +323,9 @@ def reconcile(backend: Any, service: Any) -> None:
         room = ceiling - sum(len(v) for v in live.values())
         count = min(desired - len(live[primary["id"]]), room, LAUNCH_BATCH)
         run = _runs.setdefault(primary["id"], _Run())
-        if count > 0 and time.monotonic() - run.last_launch >= restart_delay(primary["failedTasks"]):
-            run.last_launch = time.monotonic()
+        if count > 0 and (run.last_launch is None
+                          or clock.monotonic() - run.last_launch >= restart_delay(primary["failedTasks"])):
+            run.last_launch = clock.monotonic()
             _launch(backend, service, primary, count, live[primary["id"]])
             tasks = [t for t in _service_tasks(backend, service) if _launched(t)]
             live[primary["id"]] = [t for t in tasks if t.started_by == primary["id"] and _live(t)]
@@ -362,7 +357,7 @@ def reconcile(backend: Any, service: Any) -> None:
 
 
 def _count(backend: Any, service: Any, tasks: list) -> None:
-    now = _now()
+    now = clock.now()
     for index, deployment in enumerate(service.deployments):
         mine = [t for t in tasks if t.started_by == deployment["id"] and _live(t)]
         counts = {
@@ -389,7 +384,7 @@ def _finish(service: Any, draining: bool) -> None:
     if primary["rolloutState"] == "IN_PROGRESS" and done:
         primary["rolloutState"] = "COMPLETED"
         primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
-        primary["updatedAt"] = _now()
+        primary["updatedAt"] = clock.now()
         service._lab_completed = primary["taskDefinition"]
         add_event(service, f"(deployment {primary['id']}) deployment completed.")
     steady = done and primary["rolloutState"] == "COMPLETED"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from emulator import hooks
+from emulator import settings
 
 log = logging.getLogger("emulator.fidelity.leftovers")
 
@@ -24,7 +24,7 @@ def sweep() -> int:
     if client is None:
         return 0
     try:
-        found = client.api.containers(all=True, quiet=True, filters={"label": f"{LABEL_PORT}={hooks.CONFIG['port']}"})
+        found = client.api.containers(all=True, quiet=True, filters={"label": f"{LABEL_PORT}={settings.current().port}"})
         for item in found:
             client.api.remove_container(item["Id"], force=True, v=True)
         if found:

@@ -5,7 +5,8 @@ The backend itself is the ``emulator`` package, a program of its own: this modul
 shares one server (its state lives in the server process), so notebook 02 sees what notebook 01 created.
 ``start`` is idempotent; ``connect(backend="local")`` calls it.
 
-The port comes from ``FARGATE_LAB_PORT`` (default 4599).
+The port comes from ``FARGATE_LAB_PORT`` (default 4599). The backend accepts only requests signed with the
+access key it keeps in its state directory (``helpers.local.auth``); ``CREDENTIALS`` is that key.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.errors import BackendError, BackendPortInUse, InvalidParameter
+from helpers.local.auth import LiveCredentials, credentials_path, read_credentials, signed_request
 
 PORT_ENV = "FARGATE_LAB_PORT"
 FAULTS_ENV = "FARGATE_LAB_FAULTS"
@@ -33,9 +35,9 @@ DEFAULT_PORT = 4599
 HOST = "127.0.0.1"
 HEALTH_PATH = "/_lab/health"
 RESET_PATH = "/_lab/reset"
+CLOCK_PATH = "/_lab/clock"
 SERVER_NAME = "fargate-lab embedded backend"
-#: Dummy credentials: the embedded backend accepts any, and real ones must never reach it.
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+DEFAULT_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,66 @@ def log_path(p: int | None = None) -> Path:
     return state_dir() / f"server-{p or port()}.log"
 
 
+def credentials() -> dict[str, str]:
+    """The access key the backends of this state directory accept (made by the emulator when missing)."""
+    return read_credentials(state_dir(), PROJECT_ROOT)  # type: ignore[return-value]
+
+
+#: ``**CREDENTIALS`` in a session's arguments: the key of this state directory's backends, read at each use.
+CREDENTIALS = LiveCredentials(credentials)
+
+
+def rotate_credentials() -> Path:
+    """A new access key for this state directory; running backends refuse the old one from their next request."""
+    made = subprocess.run([sys.executable, "-m", "emulator", "credentials", "--rotate"], capture_output=True,
+                          text=True, cwd=PROJECT_ROOT)
+    if made.returncode != 0:
+        raise BackendError(f"the credentials were not rotated: {made.stderr.strip()}")
+    return credentials_path(state_dir())
+
+
+def shell_lines(p: int | None = None) -> list[str]:
+    """``export`` lines that point the AWS CLI or any boto3 tool at this backend with its key."""
+    import shlex
+
+    keys = credentials()
+    return [f"export AWS_ACCESS_KEY_ID={shlex.quote(keys['aws_access_key_id'])}",
+            f"export AWS_SECRET_ACCESS_KEY={shlex.quote(keys['aws_secret_access_key'])}",
+            f"export AWS_ENDPOINT_URL={url(p)}", f"export AWS_DEFAULT_REGION={DEFAULT_REGION}"]
+
+
+def control(path: str, p: int | None = None, method: str = "GET", body: dict | bytes | None = None,
+            timeout: float = 10.0) -> dict:
+    """A signed call to the backend's control API (``/_lab/...``, ``/moto-api/...``); its JSON answer.
+
+    Raises urllib's HTTPError for an error answer and URLError/OSError when nothing answers.
+    """
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    request = signed_request(url(p) + path, credentials(), method, data, headers)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def health(p: int | None = None) -> dict:
+    """What the backend says about itself (pid, runtime, faults and their counts, clock): signed."""
+    return control(HEALTH_PATH, p, timeout=5)
+
+
 def _get_json(address: str, timeout: float = 2.0, method: str = "GET") -> dict | None:
-    request = urllib.request.Request(address, method=method)
+    """A signed control-API call's answer, or None when nothing (or no backend of this installation) answers."""
+    keys = read_credentials(state_dir(), PROJECT_ROOT, create=False)
+    request = signed_request(address, keys, method) if keys else urllib.request.Request(address, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        if error.code == 403:
+            raise BackendError(
+                f"an embedded backend answers at {address.split('/_lab')[0]} but refuses this installation's key "
+                f"({credentials_path(state_dir())}): it was started with another FARGATE_LAB_STATE_DIR. Use that "
+                "directory, or stop that backend (it is not one of this installation's).") from None
+        return None
     except (urllib.error.URLError, OSError, ValueError):
         return None
 
@@ -99,6 +156,9 @@ def status(p: int | None = None) -> ServerInfo | None:
     body = _get_json(url(p) + HEALTH_PATH)
     if not body or body.get("server") != SERVER_NAME:
         return None
+    if "pid" not in body:  # answered unsigned: this state directory has no key, so the backend is not ours
+        raise BackendError(f"an embedded backend answers on port {p}, but it keeps its key in another state "
+                           f"directory than {state_dir()} (FARGATE_LAB_STATE_DIR); use that one, or another port")
     return ServerInfo(url=url(p), pid=int(body["pid"]), port=p, docker=bool(body.get("docker")))
 
 
@@ -198,3 +258,35 @@ def reset(p: int | None = None) -> None:
         raise BackendError(f"no embedded backend answers on port {p}; start it with: python -m helpers.local start")
     if _get_json(url(p) + RESET_PATH, timeout=60, method="POST") is None:
         raise BackendError(f"the embedded backend on port {p} did not reset; see {log_path(p)}")
+
+
+def _clock_request(p: int | None, body: dict | None) -> dict:
+    """GET (no body) or POST the emulator's clock; its answer, or BackendError with the emulator's reason."""
+    p = p or port()
+    try:
+        return control(CLOCK_PATH, p, method="POST" if body is not None else "GET", body=body)
+    except urllib.error.HTTPError as error:
+        reason = json.loads(error.read() or b"{}").get("error") or str(error)
+        raise BackendError(f"the embedded backend on port {p} refused the clock change: {reason}") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise BackendError(f"no embedded backend answers on port {p} ({error}); start it with: "
+                           "python -m helpers.local start") from None
+
+
+def clock(p: int | None = None) -> dict:
+    """The emulator's clock: ``{"mode": "real" | "manual", "now": ISO 8601, "epoch": seconds}``."""
+    return _clock_request(p, None)
+
+
+def set_clock(mode: str, p: int | None = None) -> dict:
+    """``"manual"``: the emulator's time stands still until ``advance_clock``; ``"real"``: it runs on from there.
+
+    For tests: a simulated task's lifecycle, the service scheduler's back-off and every timestamp the emulator
+    reports follow this clock, so a test advances it instead of sleeping. A backend reset sets it back to real.
+    """
+    return _clock_request(p, {"mode": mode})
+
+
+def advance_clock(seconds: float, p: int | None = None) -> dict:
+    """Move the emulator's clock forward by ``seconds`` (>= 0); in manual mode, the only way its time passes."""
+    return _clock_request(p, {"advance_seconds": seconds})

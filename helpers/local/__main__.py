@@ -1,4 +1,8 @@
-"""``python -m helpers.local serve|start|stop|status|reset``."""
+"""``python -m helpers.local serve|start|stop|status|reset|credentials|rotate-credentials``.
+
+``eval "$(python -m helpers.local credentials)"`` points the AWS CLI (or any boto3 tool) at the backend with
+the installation's key; ``rotate-credentials`` replaces the key (reconnect open sessions afterwards).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from helpers.errors import LabError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.local", description="Manage the embedded AWS backend.")
-    parser.add_argument("command", choices=["serve", "start", "stop", "status", "reset"])
+    parser.add_argument("command", choices=["serve", "start", "stop", "status", "reset", "credentials",
+                                                 "rotate-credentials"])
     parser.add_argument("--port", type=int, default=None, help=f"default: ${local.PORT_ENV} or {local.DEFAULT_PORT}")
     parser.add_argument("--faults", default=None, help="fault injection, e.g. 'throttle=0.3,error=0.05,slow=0.1' "
                         "(default: $FARGATE_LAB_FAULTS; see emulator/faults.py)")
@@ -44,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "reset":
             local.reset(port)
             print("reset")
+        elif args.command == "credentials":
+            print("\n".join(local.shell_lines(port)))
+        elif args.command == "rotate-credentials":
+            path = local.rotate_credentials()
+            print(f"new key in {path}; the old one is refused from now on. Reconnect open sessions "
+                  "(helpers.connect) and run: eval \"$(python -m helpers.local credentials)\"")
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
