@@ -25,6 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
 
 from helpers.errors import InvalidParameter, InvalidParameters
+from helpers.fargate import ARCHITECTURES, CAPACITY_PROVIDERS
 from helpers.session import REGION_PATTERN
 
 
@@ -231,6 +232,12 @@ class PushParameters(NotebookParameters):
         return []
 
 
+def _max_count() -> int:
+    from helpers.tasks import MAX_COUNT
+
+    return MAX_COUNT
+
+
 class RunTaskParameters(NotebookParameters):
     """notebooks/02_run_fargate_task.ipynb."""
 
@@ -245,10 +252,11 @@ class RunTaskParameters(NotebookParameters):
                        Valid("None (the image's command), a list such as [echo, hi], or a shell line")] = None
     environment: Annotated[dict[str, str | int | float | bool],
                            Valid("a mapping of names to values such as {APP_SECONDS: '2'}")] = {"APP_SECONDS": "2"}
-    count: Annotated[int, _must(lambda v: 1 <= v <= 10),
-                     Valid("an integer from 1 to 10 (RunTask's limit per call)")] = 1
-    capacity: Annotated[Literal["FARGATE", "FARGATE_SPOT"], Valid("one of 'FARGATE', 'FARGATE_SPOT'")] = "FARGATE"
-    arch: Annotated[Literal["X86_64", "ARM64"], Valid("'X86_64' or 'ARM64'")] = "X86_64"
+    count: Annotated[int, _must(lambda v: 1 <= v <= _max_count()),
+                     Valid(f"an integer from 1 to {_max_count()} (RunTask's limit per call)")] = 1
+    capacity: Annotated[Literal[CAPACITY_PROVIDERS],  # type: ignore[valid-type]
+                        Valid(f"one of {', '.join(map(repr, CAPACITY_PROVIDERS))}")] = "FARGATE"
+    arch: Annotated[Literal[ARCHITECTURES], Valid(" or ".join(map(repr, ARCHITECTURES)))] = "X86_64"  # type: ignore[valid-type]
     timeout: Annotated[Seconds, TIMEOUT] = 600
     allow_create_role: Annotated[bool, BOOL] = True
 
