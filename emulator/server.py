@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, hooks, settings
+from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, cur_export, hooks, settings
 from emulator.extensions import check_moto_version
 from emulator.settings import Settings
 
@@ -93,6 +93,7 @@ def build_app(config: Settings) -> ControlApp:
     from emulator import fidelity
 
     fidelity.apply_all()
+    cur_export.apply()  # the CUR 2.0 export of the emulator's task history (emulator/cur_export.py)
     app = ControlApp(DomainDispatcherApplication(create_backend_app), config.port)
     hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
     return app
