@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import InvalidParameter
+from helpers.fargate import INCLUDED_EPHEMERAL_GIB
 
-INCLUDED_EPHEMERAL_GIB = 20
 PLATFORMS = ("linux_x86", "linux_arm", "windows_x86")
 ESTIMATE = "estimate from task state"
 UNKNOWN = "unknown (no timestamps or size)"
