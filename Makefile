@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (each with its own backend port and state directory; tests/plugin.py).
+TEST_WORKERS ?= 2
 
 .PHONY: lab test jupyter lint backend-start backend-stop clean
 
@@ -20,8 +22,9 @@ lab: $(STAMP)
 	$(PY) -m helpers.local start
 	$(PY) -m helpers run $(if $(OUT),--out $(OUT))
 
+# In parallel: modules whole, Docker tests on one worker, notebooks in order on one, the slowest first.
 test: $(STAMP)
-	$(PY) -m pytest --nbmake tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest --nbmake -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests notebooks $(PYTEST_ARGS)
 
 # `make jupyter` as root (a container, a CI machine) passes --allow-root, which JupyterLab otherwise demands.
 jupyter: $(STAMP)

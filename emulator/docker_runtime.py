@@ -340,11 +340,19 @@ class DockerExecutor:
                 containment.check_create(plan.name, kwargs)  # never more of the host than Fargate gives
             except containment.NotContained as refused:
                 raise _StartFailure(f"CannotStartContainerError: {refused}", plan.name) from None
-            container = self.client.containers.create(images[plan.name], **kwargs)
-            run.ids[plan.name] = container.id
-            self._set_container(run, plan.name, runtime_id=container.id)
+            container_id = self._create_container(images[plan.name], kwargs)
+            run.ids[plan.name] = container_id
+            self._set_container(run, plan.name, runtime_id=container_id)
             if run.aborted:
                 return
+
+    def _create_container(self, image: str, kwargs: dict[str, Any]) -> str:
+        """``containers.create`` without the inspect it makes afterwards (its answer would be thrown away)."""
+        from docker.models.containers import _create_container_args
+
+        args = _create_container_args({**kwargs, "image": image, "command": kwargs.get("command"),
+                                       "version": self.client.api._version})
+        return self.client.api.create_container(**args)["Id"]
 
     def _pause_image(self) -> str | None:
         if self._pause is False:
@@ -413,8 +421,8 @@ class DockerExecutor:
             threading.Thread(target=self._wait_exit, args=(run, name), daemon=True,
                              name=f"wait-{run.ids[name][:12]}").start()
             started.append(name)
-        if started:
-            self._record_bindings(run, started)
+        if started and any(run.plans[name].port_mappings for name in started):
+            self._record_bindings(run, started)  # one inspect, only when there are ports to report
         return started
 
     def _container_failed(self, run: _Run, name: str, reason: str) -> None:
@@ -484,8 +492,8 @@ class DockerExecutor:
         elif kind == "exit":
             name, code = event[1], event[2]
             reason = None
-            try:
-                if self.client.api.inspect_container(run.ids[name])["State"].get("OOMKilled"):
+            try:  # the kernel's OOM killer sends SIGKILL (exit 137): only then can OOMKilled be set
+                if code == 137 and self.client.api.inspect_container(run.ids[name])["State"].get("OOMKilled"):
                     reason = OUT_OF_MEMORY
             except Exception:  # noqa: BLE001 - removed under us: the exit code is all there is
                 pass

@@ -1,9 +1,9 @@
-"""Records every AWS API operation a run makes, as IAM actions (``ecs:RunTask``), for the least-privilege check.
+"""The IAM actions (``ecs:RunTask``) of the AWS API operations a run makes, for the least-privilege check.
 
-Set ``FARGATE_LAB_RECORD_CALLS=/path/file`` and every :class:`helpers.LabSession` (in
-this process and in the notebooks' kernels, which inherit the environment) appends one
-line per API call to that file. ``iam/fargate-lab-policy.json`` must grant exactly the
-actions such a file holds after a full run (tests/test_suite_run.py checks it).
+Recording is an explicit opt-in, never on by itself: ``record_calls(session, path)`` for one session, or
+``record_every_session(path)`` for every boto3 session a process creates from then on (the suite-run test installs
+it in the runner and the notebooks' kernels). ``iam/fargate-lab-policy.json`` must grant exactly the actions such a
+file holds after a full run (tests/test_suite_run.py checks it).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 
 import boto3
 
-RECORD_ENV = "FARGATE_LAB_RECORD_CALLS"
 #: Where a service's IAM action prefix differs from its signing name.
 _PREFIX = {"monitoring": "cloudwatch", "execute-api": "execute-api"}
 POLICY_PATH = Path(__file__).resolve().parent.parent / "iam" / "fargate-lab-policy.json"
@@ -31,20 +30,25 @@ def action_of(model: Any) -> str:
 
 def record_calls(session: boto3.Session, path: str | os.PathLike) -> None:
     """Append the IAM action of every call ``session``'s clients make to ``path`` (botocore's before-call event)."""
+    session.events.register("before-call", _recorder(path), unique_id="fargate-lab-record-calls")
+
+
+def record_every_session(path: str | os.PathLike) -> None:
+    """Append the IAM action of every call to ``path``, from every boto3 session this process creates from now on
+    (botocore registers its built-in handlers on each new session)."""
+    import botocore.handlers
+
+    botocore.handlers.BUILTIN_HANDLERS.append(("before-call", _recorder(path)))
+
+
+def _recorder(path: str | os.PathLike) -> Any:
     target = os.fspath(path)
 
     def before_call(model: Any, **kwargs: Any) -> None:
         with open(target, "a", encoding="utf-8") as out:  # one short append per call: safe across processes
             out.write(action_of(model) + "\n")
 
-    session.events.register("before-call", before_call, unique_id="fargate-lab-record-calls")
-
-
-def record_from_environment(session: boto3.Session) -> None:
-    """Called by LabSession: records calls when ``FARGATE_LAB_RECORD_CALLS`` names a file."""
-    path = os.environ.get(RECORD_ENV)
-    if path:
-        record_calls(session, path)
+    return before_call
 
 
 def recorded_actions(path: str | os.PathLike) -> set[str]:

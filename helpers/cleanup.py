@@ -9,6 +9,7 @@ in dependency order and is idempotent (what is gone already is reported, not an 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,11 +21,14 @@ from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
 from helpers.cost import fargate_hourly_rate
+from helpers.display import megabytes
 from helpers.errors import CleanupIncomplete, InvalidParameter
+from helpers.fargate import cpu_units, ephemeral_gib, memory_mib
 from helpers.tags import RUN_ID_TAG_KEY, is_suite_tagged
+from helpers.taskdef import DefinitionCache
 
 #: Deletion order: what depends on something is deleted before it.
-KINDS = ("service", "task", "task definition", "log group", "security group", "role", "secret",
+KINDS = ("service", "task", "task definition", "event rule", "log policy", "log group", "security group", "role", "secret",
          "repository", "cluster")
 ECR_GB_MONTH = 0.10
 LOGS_GB_MONTH = 0.03
@@ -60,17 +64,6 @@ class Resource:
         return {c: getattr(self, c) for c in COLUMNS}
 
 
-class _Regional:
-    """The session's clients in one region (what every finder and deleter needs: ``client`` and ``region_name``)."""
-
-    def __init__(self, session: boto3.Session, region: str) -> None:
-        self.session = session
-        self.region_name = region
-
-    def client(self, name: str) -> Any:
-        return self.session.client(name, region_name=self.region_name)
-
-
 def _tag(tags: Any, key: str) -> str:
     for tag in (tags.items() if isinstance(tags, dict) else
                 ((t.get("Key", t.get("key")), t.get("Value", t.get("value"))) for t in tags or [])):
@@ -97,29 +90,23 @@ def _clusters(session: boto3.Session) -> list[dict]:
     return [c for chunk in _chunks(arns, 100) for c in ecs.describe_clusters(clusters=chunk, include=["TAGS"])["clusters"]]
 
 
-class _TaskDefinitions:
-    """Task definitions by ARN, fetched once: services and tasks need their size and platform for cost."""
+class _TaskDefinitions(DefinitionCache):
+    """The region's task definitions with their tags, described once: services and tasks need their size and
+    platform for cost."""
 
     def __init__(self, session: boto3.Session) -> None:
-        self.ecs = session.client("ecs")
+        super().__init__(session.client("ecs"), tags=True)
         self.region = session.region_name or "us-east-1"
-        self.cache: dict[str, dict] = {}
-
-    def get(self, arn: str) -> dict:
-        if arn not in self.cache:
-            answer = self.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
-            self.cache[arn] = dict(answer["taskDefinition"], tags=answer.get("tags", []))
-        return self.cache[arn]
 
     def hourly(self, arn: str, cpu: Any = None, memory: Any = None, spot: bool = False) -> float:
         definition = self.get(arn)
         platform = definition.get("runtimePlatform") or {}
         try:
             return fargate_hourly_rate(
-                int(cpu or definition.get("cpu") or 256), int(memory or definition.get("memory") or 512),
+                cpu_units(cpu or definition.get("cpu")) or 256, memory_mib(memory or definition.get("memory")) or 512,
                 region=self.region, arch=platform.get("cpuArchitecture") or "X86_64",
                 os_family=platform.get("operatingSystemFamily") or "LINUX", spot=spot,
-                ephemeral_gib=(definition.get("ephemeralStorage") or {}).get("sizeInGiB", 20),
+                ephemeral_gib=ephemeral_gib(definition),
             )
         except InvalidParameter:  # a region without shipped rates: the cost is unknown, not zero
             return float("nan")
@@ -194,6 +181,63 @@ def _find_log_groups(session: boto3.Session) -> list[Resource]:
     return found
 
 
+def _find_event_rules(session: boto3.Session) -> list[Resource]:
+    """EventBridge rules (the task history's) tagged by the suite, on the default event bus."""
+    events = session.client("events")
+    found = []
+    for rule in _pages(events, "list_rules", "Rules"):
+        tags = events.list_tags_for_resource(ResourceARN=rule["Arn"]).get("Tags", [])
+        if is_suite_tagged(tags):
+            targets = events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
+            found.append(Resource("event rule", rule["Name"], rule["Arn"], _tag(tags, RUN_ID_TAG_KEY), 0.0,
+                                  f"{len(targets)} target(s)"))
+    return found
+
+
+def _log_group_of(arn: str) -> str | None:
+    """The log group an ARN (``arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]``) names, or None."""
+    parts = arn.split(":log-group:", 1)
+    return parts[1].removesuffix(":*") if len(parts) == 2 else None
+
+
+def _find_log_policies(session: boto3.Session) -> list[Resource]:
+    """CloudWatch Logs resource policies cannot carry tags: one is the suite's when every log group it grants
+    access to is suite-tagged (the task history's delivery policy)."""
+    logs = session.client("logs")
+    found = []
+    for policy in logs.describe_resource_policies().get("resourcePolicies", []):
+        try:
+            statements = json.loads(policy.get("policyDocument") or "{}").get("Statement", [])
+        except ValueError:
+            continue
+        arns = [a for st in statements for a in ([st.get("Resource")] if isinstance(st.get("Resource"), str)
+                                                 else st.get("Resource") or [])]
+        groups = {_log_group_of(a) for a in arns}
+        if not arns or None in groups:
+            continue
+        run_ids = set()
+        for group in groups:
+            match = [g for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+                     if g["logGroupName"] == group]
+            tags = logs.list_tags_for_resource(resourceArn=match[0].get("logGroupArn") or match[0]["arn"].removesuffix(
+                ":*")).get("tags", {}) if match else {}
+            if not is_suite_tagged(tags):
+                break
+            run_ids.add(_tag(tags, RUN_ID_TAG_KEY))
+        else:
+            found.append(Resource("log policy", policy["policyName"], policy["policyName"], min(run_ids), 0.0,
+                                  f"lets EventBridge write to {', '.join(sorted(groups))}"))
+    return found
+
+
+def _delete_event_rule(session: boto3.Session, r: Resource) -> None:
+    events = session.client("events")
+    ids = [t["Id"] for t in events.list_targets_by_rule(Rule=r.name).get("Targets", [])]
+    if ids:
+        events.remove_targets(Rule=r.name, Ids=ids)
+    events.delete_rule(Name=r.name)
+
+
 def _find_security_groups(session: boto3.Session) -> list[Resource]:
     from helpers.tags import SUITE_TAG_KEY, SUITE_TAG_VALUE
 
@@ -239,7 +283,7 @@ def _find_repositories(session: boto3.Session) -> list[Resource]:
         images = list(_pages(ecr, "describe_images", "imageDetails", repositoryName=repo["repositoryName"]))
         size = sum(i.get("imageSizeInBytes", 0) for i in images)
         found.append(Resource("repository", repo["repositoryName"], repo["repositoryArn"], _tag(tags, RUN_ID_TAG_KEY),
-                              size / 1024**3 * ECR_GB_MONTH / DAYS_PER_MONTH, f"{len(images)} image(s), {size} bytes"))
+                              size / 1024**3 * ECR_GB_MONTH / DAYS_PER_MONTH, f"{len(images)} image(s), {megabytes(size)}"))
     return found
 
 
@@ -254,7 +298,7 @@ def find(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str]
     regions = _check_regions(session, regions)
     found: list[Resource] = []
     for index, region in enumerate(regions):
-        for resource in _find_in(_Regional(session, region), kinds if index == 0 else kinds - {"role"}):
+        for resource in _find_in(session.in_region(region), kinds if index == 0 else kinds - {"role"}):
             resource.region = "global" if resource.kind == "role" else region
             found.append(resource)
     found.sort(key=lambda r: KINDS.index(r.kind))  # stable: regions keep their order within a kind
@@ -270,6 +314,8 @@ def _find_in(session: Any, kinds: set[str]) -> list[Resource]:
         "service": lambda: services,
         "task": lambda: _find_tasks(session, clusters, defs, services),
         "task definition": lambda: _find_task_definitions(session, defs),
+        "event rule": lambda: _find_event_rules(session),
+        "log policy": lambda: _find_log_policies(session),
         "log group": lambda: _find_log_groups(session),
         "security group": lambda: _find_security_groups(session),
         "role": lambda: _find_roles(session),
@@ -343,6 +389,8 @@ DELETERS: dict[str, Callable[[boto3.Session, Resource], None]] = {
     "task": lambda s, r: s.client("ecs").stop_task(cluster=r.extra["cluster"], task=r.id,
                                                    reason="fargate-lab cleanup"),
     "task definition": lambda s, r: s.client("ecs").deregister_task_definition(taskDefinition=r.id),
+    "event rule": _delete_event_rule,
+    "log policy": lambda s, r: s.client("logs").delete_resource_policy(policyName=r.name),
     "log group": lambda s, r: s.client("logs").delete_log_group(logGroupName=r.name),
     "security group": _delete_security_group,
     "role": _delete_role,
@@ -356,7 +404,7 @@ def delete(session: boto3.Session, resource: Resource) -> str:
     """Delete one resource; returns "deleted", "gone already" or "failed: <why>" (never raises for AWS errors)."""
     region = session.region_name if resource.region in ("", "global") else resource.region
     try:
-        DELETERS[resource.kind](_Regional(session, region), resource)
+        DELETERS[resource.kind](session.in_region(region), resource)
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         message = exc.response["Error"].get("Message", "")

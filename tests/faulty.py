@@ -7,18 +7,14 @@ from contextlib import contextmanager
 
 from helpers import local
 from helpers.session import LabSession
-from tests.conftest import free_port
+from tests.backends import embedded_backend, lab_session
 
 
 @contextmanager
 def faulty_backend(spec: str) -> Iterator[LabSession]:
     """A fresh embedded backend that injects ``spec``'s faults; yields a session on it, stops it after."""
-    port = free_port()
-    info = local.start(port, faults=spec, runtime="simulated")  # as the shared test backend: fast, deterministic
-    try:
-        yield LabSession(backend="local", endpoint_url=info.url, region_name="us-east-1", **local.CREDENTIALS)
-    finally:
-        local.stop(port)
+    with embedded_backend(faults=spec) as info:  # simulated tasks, as the shared test backend: fast, deterministic
+        yield lab_session(info)
 
 
 def fault_counts(session: LabSession) -> dict[str, int]:

@@ -24,7 +24,8 @@ def network(session: boto3.Session, group_id: str) -> dict:
 
 def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | None,
                 desired_count: int = 1) -> dict[str, str]:
-    """A cluster, service, task, task definition, log group, security group, role, secret and repository
+    """A cluster, service, task, task definition, event rule, log policy, log group, security group, role, secret
+    and repository
     (with one image) named ``name``; ``tags=None`` creates them without any tag. Returns kind -> name."""
     ecs, ecr, ec2 = session.client("ecs"), session.client("ecr"), session.client("ec2")
     ecs_tags = {"tags": as_aws(tags, "key")} if tags else {}
@@ -38,7 +39,14 @@ def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | Non
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}))
     policy = session.client("iam").create_policy(PolicyName=f"{name}-policy", PolicyDocument=POLICY)["Policy"]
     session.client("iam").attach_role_policy(RoleName=name, PolicyArn=policy["Arn"])
-    session.client("logs").create_log_group(logGroupName=f"/{name}", **({"tags": dict(tags)} if tags else {}))
+    logs, events = session.client("logs"), session.client("events")
+    logs.create_log_group(logGroupName=f"/{name}", **({"tags": dict(tags)} if tags else {}))
+    group_arn = logs.describe_log_groups(logGroupNamePrefix=f"/{name}")["logGroups"][0]["arn"].removesuffix(":*")
+    logs.put_resource_policy(policyName=f"{name}-delivery", policyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                                                "Action": "logs:PutLogEvents", "Resource": f"{group_arn}:*"}]}))
+    events.put_rule(Name=name, EventPattern=json.dumps({"source": ["aws.ecs"]}), **aws_tags)
+    events.put_targets(Rule=name, Targets=[{"Id": "logs", "Arn": group_arn}])
     session.client("secretsmanager").create_secret(Name=name, SecretString="not-a-real-secret", **aws_tags)
     ecs.register_task_definition(
         family=name, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
@@ -61,7 +69,8 @@ def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | Non
                            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
                                       "size": len(config), "digest": digest}, "layers": []})
     ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag="v1")
-    return {"cluster": name, "service": name, "task definition": f"{name}:1", "log group": f"/{name}",
+    return {"cluster": name, "service": name, "task definition": f"{name}:1", "event rule": name,
+            "log policy": f"{name}-delivery", "log group": f"/{name}",
             "security group": name, "role": name, "secret": name, "repository": name}
 
 
@@ -78,6 +87,8 @@ def snapshot(session: boto3.Session) -> dict[str, set[str]]:
         "service": services,
         "task definition": {a.rsplit("/", 1)[1] for a in ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]},
         "log group": {g["logGroupName"] for g in session.client("logs").describe_log_groups()["logGroups"]},
+        "event rule": {r["Name"] for r in session.client("events").list_rules()["Rules"]},
+        "log policy": {p["policyName"] for p in session.client("logs").describe_resource_policies()["resourcePolicies"]},
         "security group": {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]} - {"default"},
         "role": {r["RoleName"] for r in session.client("iam").list_roles()["Roles"]},
         "secret": {s["Name"] for s in session.client("secretsmanager").list_secrets()["SecretList"]},

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, free_port
+from tests.conftest import FIXTURES, ROOT, engine_missing, free_port
 from tests.lab_browser import CHROMIUM, CellView, chromium, jupyterlab, lab_environment, run_all_cells
 from tests.repo_copy import copy_repo
 
@@ -37,7 +37,7 @@ def browser_lab(tmp_path_factory):
     if not CHROMIUM.exists():
         if os.environ.get("FARGATE_LAB_REQUIRE_BROWSER") == "1":
             pytest.fail(f"FARGATE_LAB_REQUIRE_BROWSER=1 but {CHROMIUM} is missing: apt-get install chromium")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+        engine_missing(f"{CHROMIUM} is missing (apt-get install chromium)")
     from helpers import local
 
     root = copy_repo(tmp_path_factory.mktemp("learner") / "lab")

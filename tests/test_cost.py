@@ -30,8 +30,8 @@ def test_arm():
 
 
 def test_windows_adds_os_licence_and_its_minimum():
-    # 1 vCPU, 2 GB Windows for one hour: 0.09148 + 2 x 0.01005 + 0.046 licence
-    hourly = 0.09148 + 2 * 0.01005 + 0.046
+    # 1 vCPU, 2 GB Windows for one hour at the 2026 rates: 0.046552 + 2 x 0.0051117 + 0.046 licence
+    hourly = 0.046552 + 2 * 0.0051117 + 0.046
     assert cost.fargate_task_cost(1024, 2048, 3600, os_family="WINDOWS_SERVER_2022_CORE") == pytest.approx(hourly)
     minimum = cost.price_table()["minimum_billed_seconds"]["WINDOWS"]
     assert cost.fargate_task_cost(1024, 2048, 30, os_family="WINDOWS_SERVER_2019_FULL") == pytest.approx(
@@ -54,7 +54,9 @@ def test_fifty_gib_ephemeral_storage_pays_thirty_extra():
 def test_every_region_of_the_issue_has_rates_and_others_are_refused():
     for region in ("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"):
         assert cost.fargate_hourly_rate(256, 512, region=region) > 0
-        assert region in cost.price_table()["verified"]
+        figures = cost.price_table()["figure_sources"][region]
+        assert set(figures) == {"linux_x86", "linux_arm", "windows_x86", "windows_os_license", "ephemeral_storage"}
+        assert all(f["source"] and f["date"] and isinstance(f["verified"], bool) for f in figures.values())
     with pytest.raises(InvalidParameter, match="region"):
         cost.fargate_hourly_rate(256, 512, region="mars-north-1")
 
@@ -98,7 +100,7 @@ def test_vectorized_matches_scalar_for_every_combination():
     rows = []
     for region in ("us-east-1", "eu-central-1", "ap-northeast-1"):
         for arch, os_family in (("X86_64", "LINUX"), ("ARM64", "LINUX"), ("X86_64", "WINDOWS_SERVER_2022_FULL")):
-            for spot in (False, True):
+            for spot in (False, True) if os_family == "LINUX" else (False,):  # Spot does not run Windows
                 rows.append(dict(region=region, cpu=2048, memory=6144, arch=arch, os_family=os_family, spot=spot,
                                  ephemeral_gib=64, seconds=45.3))
     frame = pd.DataFrame(rows)
@@ -149,3 +151,53 @@ def test_cost_by_counts_only_running_tasks_in_the_rate_now():
     assert by_region["tasks"] == 5
     assert by_region["usd_per_hour_now"] == pytest.approx(0.03950)
     assert by_region["cost_usd"] == pytest.approx(0.0020570833 + 0.0123425 / 60 + 0.03950, abs=1e-9)
+
+
+@pytest.mark.parametrize("region, figure, expected", [
+    # the 2026 Price List recordings (figure_sources says where each comes from)
+    ("us-east-1", ("windows_x86", "vcpu"), 0.046552), ("us-east-1", ("windows_x86", "gb"), 0.0051117),
+    ("us-east-2", ("windows_x86", "vcpu"), 0.046552), ("us-east-2", ("windows_x86", "gb"), 0.0051117),
+    ("ap-northeast-1", ("ephemeral_storage",), 0.000133),
+    ("eu-central-1", ("linux_x86", "vcpu"), 0.04656), ("eu-central-1", ("linux_x86", "gb"), 0.00511),
+    ("eu-central-1", ("linux_arm", "vcpu"), 0.03725), ("eu-central-1", ("linux_arm", "gb"), 0.00409),
+    ("us-east-1", ("windows_os_license",), 0.046),
+])
+def test_the_2026_rates(region, figure, expected):
+    value = cost.price_table()["regions"][region]
+    for key in figure:
+        value = value[key]
+    assert value == expected
+
+
+def test_windows_elsewhere_is_1_15_x_linux_and_marked_unverified():
+    table = cost.price_table()
+    for region in ("us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"):
+        rates = table["regions"][region]
+        assert rates["windows_x86"]["vcpu"] == pytest.approx(1.15 * rates["linux_x86"]["vcpu"], rel=1e-6)
+        assert rates["windows_x86"]["gb"] == pytest.approx(1.15 * rates["linux_x86"]["gb"], rel=1e-4)
+        assert table["figure_sources"][region]["windows_x86"]["verified"] is False
+
+
+def test_spot_does_not_run_windows_said_plainly():
+    with pytest.raises(InvalidParameter, match="Fargate Spot does not run Windows") as raised:
+        cost.fargate_hourly_rate(1024, 2048, os_family="WINDOWS_SERVER_2022_CORE", spot=True)
+    assert raised.value.name == "spot"
+    with pytest.raises(InvalidParameter, match="Fargate Spot does not run Windows"):
+        cost.fargate_task_cost(2048, 4096, 600, os_family="WINDOWS_SERVER_2019_FULL", spot=True)
+    frame = pd.DataFrame([dict(cpu=1024, memory=2048, os_family="WINDOWS_SERVER_2022_CORE", spot=True),
+                          dict(cpu=256, memory=512, os_family="LINUX", spot=True)])
+    with pytest.raises(InvalidParameter, match="1 Windows row"):
+        cost.hourly_rate_frame(frame)
+
+
+@pytest.mark.parametrize("cpu", [256, 512, 8192, 16384])
+def test_windows_takes_1_2_or_4_vcpu_only(cpu):
+    with pytest.raises(InvalidParameter, match="1, 2 or 4 vCPU") as raised:
+        cost.fargate_hourly_rate(cpu, cpu * 2, os_family="WINDOWS_SERVER_2022_CORE")
+    assert raised.value.name == "cpu"
+    with pytest.raises(InvalidParameter, match="1, 2 or 4 vCPU"):
+        cost.hourly_rate_frame(pd.DataFrame([dict(cpu=cpu, memory=cpu * 2, os_family="WINDOWS_SERVER_2022_CORE")]))
+    for ok in (1024, 2048, 4096):
+        assert cost.fargate_hourly_rate(ok, ok * 2, os_family="WINDOWS_SERVER_2022_CORE") > 0
+    with pytest.raises(InvalidParameter, match="x86 only"):
+        cost.fargate_hourly_rate(1024, 2048, os_family="WINDOWS_SERVER_2022_CORE", arch="ARM64")

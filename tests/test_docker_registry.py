@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ecr, images, local
-from tests.conftest import free_port
+from tests.conftest import engine_missing, free_port
 
 pytestmark = pytest.mark.docker
 
@@ -35,7 +35,7 @@ def registry(tmp_path_factory):
     for tool in ("docker-registry", "htpasswd"):
         if shutil.which(tool) is None:
             missing = f"{tool} is missing: apt-get install docker-registry apache2-utils"
-            pytest.fail(missing) if os.environ.get("FARGATE_LAB_REQUIRE_DOCKER") == "1" else pytest.skip(missing)
+            pytest.fail(missing) if os.environ.get("FARGATE_LAB_REQUIRE_DOCKER") == "1" else engine_missing(missing)
     root = tmp_path_factory.mktemp("registry")
     password = secrets.token_urlsafe(24)
     subprocess.run(["htpasswd", "-iBc", str(root / "htpasswd"), "AWS"], input=password, text=True, check=True,

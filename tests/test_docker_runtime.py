@@ -142,13 +142,12 @@ def test_stop_task_sends_sigterm_then_sigkill_after_stop_timeout(executor, base_
     executor.stop(stubborn, "Task stopped by user")
     executor.stop(polite, "Task stopped by user")
     polite_state = executor.wait(polite)
-    polite_seconds = time.monotonic() - began
-    stubborn_state = executor.wait(stubborn)
+    stubborn_state = executor.wait(stubborn, timeout=25)  # the default stopTimeout, 30 s, would raise
     stubborn_seconds = time.monotonic() - began
-    assert polite_state.containers["polite"].exit_code == 0 and polite_seconds < 15  # not killed at 60 s
+    assert polite_state.containers["polite"].exit_code == 0  # it exited on SIGTERM: a SIGKILL would give 137
     assert "got SIGTERM" in sink.messages()
     assert stubborn_state.containers["stubborn"].exit_code == 137
-    assert 2 <= stubborn_seconds < 15  # killed at its 2 s, not the default 30 s
+    assert stubborn_seconds >= 2  # SIGKILL only after its stopTimeout
     assert (stubborn_state.stop_code, stubborn_state.stopped_reason) == ("UserInitiated", "Task stopped by user")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from emulator import settings
 from emulator.errors import InvalidSetting
 from emulator.extensions import MOTO_VERSION
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,9 +54,7 @@ def test_moto_is_pinned_everywhere_to_the_release_the_emulator_checks():
 
 
 def test_the_emulator_refuses_to_start_under_another_moto_naming_both_versions(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     program = ("import sys, moto; moto.__version__ = '9.9.9'; from emulator.__main__ import main; "
                f"sys.exit(main(['serve', '--port', '{port}']))")
     done = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=120,

@@ -26,9 +26,25 @@ def test_classify_usage_type(usage_type, expected):
     assert pricing.classify_usage_type(usage_type) == expected
 
 
+@pytest.mark.parametrize("usage_type, region", [
+    ("USE1-Fargate-vCPU-Hours:perCPU", "us-east-1"), ("USE2-Fargate-GB-Hours", "us-east-2"),
+    ("USW2-Fargate-ARM-vCPU-Hours:perCPU", "us-west-2"), ("EU-Fargate-Windows-OS-Hours:perCPU", "eu-west-1"),
+    ("EUC1-Fargate-EphemeralStorage-GB-Hours", "eu-central-1"), ("APN1-Fargate-GB-Hours", "ap-northeast-1"),
+    ("Fargate-GB-Hours", "us-east-1"), ("XYZ9-Fargate-GB-Hours", None), ("EU-DataTransfer-Out-Bytes", None),
+])
+def test_usage_type_prefixes_are_billing_codes_not_region_codes(usage_type, region):
+    assert pricing.region_of_usage_type(usage_type) == region
+
+
 def test_parse_recorded_answer():
     prices = pricing.parse_price_list(RECORDED["PriceList"])
-    assert set(prices["region"]) == {"us-east-1", "eu-central-1", "ap-northeast-1"}  # location maps to a region
+    # regionCode, else location, else the usage type's prefix (the EU-, USE2-, USW2-, APN1- entries have only that)
+    assert set(prices["region"]) == {"us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1",
+                                     "ap-northeast-1"}
+    by_type = prices.set_index("usage_type")
+    assert by_type.loc["EU-Fargate-GB-Hours", "region"] == "eu-west-1"
+    assert by_type.loc["USE2-Fargate-Windows-vCPU-Hours:perCPU", "usd"] == pytest.approx(0.046552)
+    assert by_type.loc["APN1-Fargate-EphemeralStorage-GB-Hours", "usd"] == pytest.approx(0.000133)
     assert not prices["usage_type"].str.contains("Spot|DataTransfer").any()
     use1 = prices[prices["region"] == "us-east-1"].set_index("usage_type")["usd"]
     assert use1["USE1-Fargate-vCPU-Hours:perCPU"] == pytest.approx(0.04048)
@@ -38,12 +54,14 @@ def test_parse_recorded_answer():
 def test_rates_from_the_answer_price_like_the_table_and_merge_over_it():
     found = pricing.rates_from_prices(pricing.parse_price_list(RECORDED["PriceList"]))
     assert len(found["us-east-1"]) == len(found["eu-central-1"]) == len(pricing.FIGURES)
-    assert found["ap-northeast-1"] == {("linux_x86", "vcpu"): pytest.approx(0.05056)}  # an incomplete answer
+    assert found["ap-northeast-1"] == {("linux_x86", "vcpu"): pytest.approx(0.05056),  # an incomplete answer
+                                       ("", "ephemeral_storage"): pytest.approx(0.000133)}
     table, counts = pricing.merge_rates(cost.price_table(), found)
-    assert counts == {"us-east-1": 8, "eu-central-1": 8, "ap-northeast-1": 1}
+    assert counts == {"us-east-1": 8, "eu-central-1": 8, "ap-northeast-1": 2, "eu-west-1": 2, "us-east-2": 1,
+                      "us-west-2": 1}
     assert cost.fargate_task_cost(256, 512, 600, table=table) == pytest.approx(0.0020570833, abs=1e-10)
     windows = cost.fargate_hourly_rate(1024, 2048, os_family="WINDOWS_SERVER_2022_CORE", table=table)
-    assert windows == pytest.approx(0.09148 + 2 * 0.01005 + 0.046)
+    assert windows == pytest.approx(0.046552 + 2 * 0.0051117 + 0.046)
     tokyo, shipped = table["regions"]["ap-northeast-1"], cost.price_table()["regions"]["ap-northeast-1"]
     assert tokyo["linux_x86"]["vcpu"] == pytest.approx(0.05056) and tokyo["linux_arm"] == shipped["linux_arm"]
     assert cost.price_table()["regions"]["us-east-1"]["linux_x86"]["vcpu"] == 0.04048  # the shipped table unchanged

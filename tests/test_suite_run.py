@@ -1,7 +1,8 @@
 """The whole suite, run as a runbook would run it, on an embedded backend that throttles 30% of the calls.
 
 One run (``python -m helpers run``, every notebook in notebooks/, in order), then the cleanup notebook
-with ``dry_run=False, confirm=True``, both recording every API call. Then:
+with ``dry_run=False, confirm=True``, both recording every API call (instrumentation the test installs in those
+processes: tests/instrument/). Then:
 
 - the suite passed although 30% of the calls were throttled (and some got 5xx or were slow);
 - every resource it created carries the suite's tags and this run's id;
@@ -12,6 +13,9 @@ with ``dry_run=False, confirm=True``, both recording every API call. Then:
 
 Before the cleanup run, one resource of every kind is added (outside the recording), so every path of the
 cleanup is exercised whatever the other notebooks create.
+
+botocore backs off from 1 s after a throttling error; here, in the test's processes only, from 0.05 s
+(``BACKOFF_SCALE``): the same retries, attempts and retry quota are exercised, without minutes of waiting.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ from helpers import calls, cleanup, hygiene, local
 from helpers.tags import suite_tags
 from tests.conftest import ROOT
 from tests.faulty import fault_counts, faulty_backend
+from tests.instrument.lab_instrument import instrumented_env, shorten_backoff
 from tests.resources import one_of_each, snapshot
 
 FAULTS = "throttle=0.3,error=0.03,slow=0.03,slow_seconds=0.3,seed=8"
 RUN_ID = "suite-run-test"
+#: Seconds botocore's backoff after throttling starts from, in this test's processes (botocore's own: 1).
+BACKOFF_SCALE = 0.05
 #: Kinds whose snapshot entries are resources cleanup handles by name (tasks and images are checked apart).
 NAMED_KINDS = ("cluster", "service", "task definition", "log group", "security group", "role", "secret",
                "repository")
@@ -68,23 +75,17 @@ def task_tags(session, snapshot_tasks: set[str]) -> dict[str, bool]:
     for name in snapshot_tasks:
         region, arn = name.split("/", 1)
         cluster = arn.split("/")[1]
-        ecs = regional(session, region).client("ecs")
+        ecs = session.in_region(region).client("ecs")
         task = ecs.describe_tasks(cluster=cluster, tasks=[arn], include=["TAGS"])["tasks"][0]
         result[arn] = is_suite_tagged(task.get("tags"))
     return result
-
-
-def regional(session, region: str):
-    from helpers.session import LabSession
-
-    return LabSession(backend="local", endpoint_url=session.endpoint_url, region_name=region, **local.CREDENTIALS)
 
 
 def snapshot_all(session) -> dict:
     """The snapshot of every region the lab uses, kind by kind, names prefixed by region."""
     merged: dict = {}
     for region in cleanup.LAB_REGIONS:
-        for kind, names in snapshot(regional(session, region)).items():
+        for kind, names in snapshot(session.in_region(region)).items():
             prefix = "" if kind == "role" else f"{region}/"
             merged.setdefault(kind, set()).update(f"{prefix}{n}" for n in names)
     return merged
@@ -94,21 +95,25 @@ def snapshot_all(session) -> dict:
 def suite_run(tmp_path_factory) -> SuiteRun:
     out = tmp_path_factory.mktemp("suite-run")
     record = out / "calls.txt"
-    with faulty_backend(FAULTS) as session:
-        port = urlparse(session.endpoint_url).port
-        env = dict(os.environ, FARGATE_LAB_PORT=str(port), FARGATE_LAB_RECORD_CALLS=str(record),
-                   FARGATE_LAB_RUN_ID=RUN_ID)
-        before = snapshot_all(session)
-        run = helpers_run("--out", str(out / "run"), env=env)
-        after = snapshot_all(session)
-        found = cleanup.find(session)
-        tagged = task_tags(session, after["task"] - before["task"])
-        secrets = hygiene.backend_secrets(session) + hygiene.session_secrets(session)
-        one_of_each(session, "seeded-for-cleanup", suite_tags())  # not recorded: this session has no recorder
-        clean = helpers_run(str(ROOT / "notebooks" / "99_cleanup.ipynb"), "-p", "dry_run", "false",
-                            "-p", "confirm", "true", "--out", str(out / "cleanup"), env=env)
-        yield SuiteRun(run, clean, out, record, before, after, snapshot_all(session), found, cleanup.find(session),
-                       secrets, fault_counts(session), local.log_path(port), tagged)
+    undo = shorten_backoff(BACKOFF_SCALE)
+    try:
+        with faulty_backend(FAULTS) as session:
+            port = urlparse(session.endpoint_url).port
+            env = instrumented_env(dict(os.environ, FARGATE_LAB_PORT=str(port), FARGATE_LAB_RUN_ID=RUN_ID),
+                                   record_calls=record, backoff_scale=BACKOFF_SCALE)
+            before = snapshot_all(session)
+            run = helpers_run("--out", str(out / "run"), env=env)
+            after = snapshot_all(session)
+            found = cleanup.find(session)
+            tagged = task_tags(session, after["task"] - before["task"])
+            secrets = hygiene.backend_secrets(session) + hygiene.session_secrets(session)
+            one_of_each(session, "seeded-for-cleanup", suite_tags())  # not recorded: this session has no recorder
+            clean = helpers_run(str(ROOT / "notebooks" / "99_cleanup.ipynb"), "-p", "dry_run", "false",
+                                "-p", "confirm", "true", "--out", str(out / "cleanup"), env=env)
+            yield SuiteRun(run, clean, out, record, before, after, snapshot_all(session), found, cleanup.find(session),
+                           secrets, fault_counts(session), local.log_path(port), tagged)
+    finally:
+        undo()
 
 
 pytestmark = pytest.mark.slow

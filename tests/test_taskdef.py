@@ -22,7 +22,7 @@ EXPECTED_SIZES = {
     16384: list(range(32768, 122881, 8192)),
 }
 LINUX_SIZES = [(c, m) for c, ms in EXPECTED_SIZES.items() for m in ms]
-WINDOWS_SIZES = [(c, m) for c, m in LINUX_SIZES if c >= 1024]
+WINDOWS_SIZES = [(c, m) for c, m in LINUX_SIZES if c in (1024, 2048, 4096)]  # 1, 2 or 4 vCPU only
 
 
 def td(**kwargs) -> dict:
@@ -83,8 +83,15 @@ def test_price_difference_is_the_nearest_size_minus_the_request():
 def test_windows_needs_1024_cpu_and_x86():
     found = taskdef.problems(td(cpu=512, memory=1024, os_family="WINDOWS_SERVER_2019_FULL", arch="ARM64"))
     text = "\n".join(found)
-    assert "at least 1024 CPU units" in text and "nearest valid size: cpu 1024 / memory 2048 MiB" in text
+    assert "1024, 2048, 4096 CPU units only" in text and "nearest valid size: cpu 1024 / memory 2048 MiB" in text
     assert "Windows tasks on Fargate run on X86_64 only" in text
+
+
+def test_windows_takes_1_2_or_4_vcpu_only():
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+    (problem,) = taskdef.problems(td(cpu=8192, memory=16384, os_family="WINDOWS_SERVER_2022_CORE"))
+    assert "cpu 8192 is not valid for Windows" in problem and "(1, 2 or 4 vCPU)" in problem
+    assert taskdef.problems(td(cpu=4096, memory=8192, os_family="WINDOWS_SERVER_2022_CORE")) == []
 
 
 def test_every_problem_is_listed_at_once():

@@ -41,7 +41,31 @@ def test_what_if_by_hand():
     assert web["right_size"] == "512 / 2048"
     assert web["rightsized"] == pytest.approx(2 * 730 * (0.5 * 0.04048 + 2 * 0.004445))
     assert pd.isna(scenarios.loc["win", "arm"])  # Windows on Fargate has no ARM
+    # Fargate Spot does not run Windows: no Spot figure, and the reason beside it
+    assert pd.isna(scenarios.loc["win", "spot"]) and pd.isna(scenarios.loc["win", "arm_spot"])
+    assert "Fargate Spot does not run Windows" in scenarios.loc["win", "note"]
+    assert "x86 only" in scenarios.loc["win", "note"] and scenarios.loc["web", "note"] == ""
+    assert scenarios.loc["win", "as_is"] == pytest.approx(730 * (0.046552 + 2 * 0.0051117 + 0.046))
     assert scenarios.loc["win", "right_size"] == "1024 / 2048"  # Windows cannot go below 1024 CPU
+
+
+def test_a_windows_service_with_a_spot_weight_is_priced_on_demand_and_says_why():
+    services = pd.DataFrame([dict(region="us-east-1", cluster="c", service="win", desired_count=1,
+                                  task_definition_arn="w", spot_share=0.5)])
+    definitions = pd.DataFrame([dict(task_definition_arn="w", cpu=2048, memory=4096, arch="X86_64",
+                                     os_family="WINDOWS_SERVER_2022_CORE", ephemeral_gib=20)])
+    projection = cost.service_projection(services, definitions)
+    assert projection.loc[0, "usd_per_hour"] == pytest.approx(2 * 0.046552 + 4 * 0.0051117 + 2 * 0.046)
+    assert "Fargate Spot does not run Windows" in projection.loc[0, "note"]
+    scenarios = whatif.what_if(projection)
+    assert pd.isna(scenarios.loc[0, "spot"]) and "Fargate Spot does not run Windows" in scenarios.loc[0, "note"]
+
+
+def test_windows_rightsizes_to_1_2_or_4_vcpu():
+    assert whatif.rightsize(4096, 8192, peak_cpu=0.1, peak_memory=0.1, os_family="WINDOWS_SERVER_2022_CORE") == (
+        1024, 2048)
+    options = whatif.cheaper_sizes(4096, 16384, os_family="WINDOWS_SERVER_2022_CORE")
+    assert set(options["cpu"]) == {1024, 2048, 4096}
 
 
 def test_rightsize_always_valid_and_never_larger():

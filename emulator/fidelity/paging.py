@@ -1,0 +1,13 @@
+"""Installs the wire layers of emulator.paging (AWS's page sizes, tokens, list limits) and emulator.ecs_rules
+(ECS's request rules moto does not apply), in front of moto."""
+
+from __future__ import annotations
+
+from emulator import hooks
+from emulator.ecs_rules import EcsRulesLayer
+from emulator.paging import PagingLayer
+
+
+def apply() -> None:
+    hooks.MIDDLEWARE.append(EcsRulesLayer())
+    hooks.MIDDLEWARE.append(PagingLayer(lambda: hooks.CONFIG["app"].moto_app))

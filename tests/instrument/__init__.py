@@ -1,0 +1,1 @@
+"""Instrumentation the tests install in the processes they start (see lab_instrument.py)."""
