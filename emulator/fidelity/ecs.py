@@ -1,6 +1,6 @@
 """ECS as ECS answers: Fargate validation, RunTask that works, tasks that live in time.
 
-moto 5.2.5 differs from ECS where the suite needs it not to (see GUIDE.md): RunTask
+moto 5.2.5 differs from ECS where the suite needs it not to (the ECS API reference says otherwise): RunTask
 answers HTTP 500 when a container omits ``memory`` or ``awsvpcConfiguration`` omits
 ``securityGroups``; invalid Fargate sizes are accepted; ``clientToken`` and ``propagateTags`` are ignored;
 DescribeTasks lacks cpu, memory, timestamps, stop codes and platform version, moves a
