@@ -22,7 +22,7 @@ def definition(td: Mapping[str, Any]) -> str:
         lines.append(f"  container {container['name']}: image {container['image']}")
         if "entryPoint" in container:
             lines.append(f"    entryPoint {container['entryPoint']}")
-        lines.append(f"    command {container.get('command', '(the image's own)')}")
+        lines.append(f"    command {container.get('command', 'the image default')}")
         lines.append(f"    environment {env}; logs to {logs}")
     return "\n".join(lines)
 
