@@ -15,7 +15,19 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, extensions, hooks, settings
+from emulator import (
+    CLOCK_PATH,
+    HEALTH_PATH,
+    HOST,
+    RESET_PATH,
+    SERVER_NAME,
+    access,
+    clock,
+    cur_export,
+    extensions,
+    hooks,
+    settings,
+)
 from emulator.settings import Settings
 
 log = logging.getLogger("emulator.server")
@@ -90,6 +102,7 @@ def build_app(config: Settings) -> ControlApp:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     extensions.install()
+    cur_export.apply()  # the CUR 2.0 export of the emulator's task history (emulator/cur_export.py)
     app = ControlApp(DomainDispatcherApplication(create_backend_app), config.port)
     hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
     return app

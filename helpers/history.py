@@ -194,7 +194,7 @@ def tasks_frame(stream: Iterable[dict], definitions: Any = None) -> pd.DataFrame
     for event in last_states(stream):
         detail = event["detail"]
         td: dict = {"runtimePlatform": _platform(detail)}
-        if definitions is not None and (not td["runtimePlatform"] or not detail.get("cpu")):
+        if definitions is not None and (len(td["runtimePlatform"]) < 2 or not detail.get("cpu")):
             try:
                 td = definitions.get(detail["taskDefinitionArn"])
             except ClientError:
