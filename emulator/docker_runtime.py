@@ -100,7 +100,7 @@ class DockerExecutor:
     # ----- the Executor protocol -------------------------------------------------------------------------------
 
     def launch(self, request: LaunchRequest) -> None:
-        state = TaskState(last_status="PROVISIONING", simulated=False)
+        state = TaskState(last_status="PROVISIONING")
         names = [c["name"] for c in request.task_definition.get("containerDefinitions", [])]
         state.containers = {name: ContainerState(name=name) for name in names}
         run = _Run(request=request, state=state)
@@ -260,9 +260,7 @@ class DockerExecutor:
         return reference
 
     def _pull_auth(self, run: _Run, reference: str) -> dict | None:
-        """The request's credentials, else the embedded ECR's own (user AWS) for an image it serves."""
-        if run.request.pull_auth is not None:
-            return run.request.pull_auth(reference)
+        """The embedded ECR's own credentials (user AWS) for an image it serves; None for any other."""
         if _in_embedded_ecr(reference):
             from emulator.fidelity import ecr
 
@@ -320,6 +318,7 @@ class DockerExecutor:
         labels = {LABEL_PORT: self.port, LABEL_TASK: run.request.task_id}
         owner_mode: str | None = None
         if len(plans) > 1 and self._pause_image():
+            containment.check_create("pause", {"ports": ports})
             pause = self.client.containers.create(
                 pause_image.PAUSE_IMAGE, name=f"fargate-lab-{self.port}-{run.request.task_id}-pause",
                 labels={**labels, LABEL_ROLE: "pause"}, ports=ports, mem_limit="8m",
@@ -600,3 +599,36 @@ def _port_free(port: int, protocol: str) -> bool:
         except OSError:
             return False
     return True
+
+
+def sweep_leftovers() -> int:
+    """Remove the labeled containers a previous server on this port left behind (killed, or crashed); how many.
+
+    Only this port's containers: other backends sharing the engine keep theirs.
+    """
+    from emulator.engine import docker_client
+
+    client = docker_client()
+    if client is None:
+        return 0
+    try:
+        found = client.api.containers(all=True, quiet=True, filters={"label": f"{LABEL_PORT}={settings.current().port}"})
+        for item in found:
+            client.api.remove_container(item["Id"], force=True, v=True)
+        if found:
+            log.info("removed %d container(s) a previous server on this port left", len(found))
+        return len(found)
+    finally:
+        client.close()
+
+
+def sweep_leftovers_in_background() -> None:
+    """At server start: ``sweep_leftovers`` without delaying the first answer."""
+
+    def run() -> None:
+        try:
+            sweep_leftovers()
+        except Exception:  # noqa: BLE001 - a failed sweep must not stop the server
+            log.exception("could not remove leftover containers")
+
+    threading.Thread(target=run, daemon=True, name="leftover-containers").start()

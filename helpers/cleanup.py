@@ -3,7 +3,7 @@
 ``find`` never looks at names: a resource is the suite's when it carries
 ``fargate-lab:suite=fargate-lab`` (helpers.tags), so a cleanup on another machine finds
 what this one created, and a look-alike name without the tag is never touched.
-``cleanup`` is a dry run unless called with ``dry_run=False, confirm=True``; it deletes
+``cleanup`` is a dry run unless called with ``dry_run=False``; it deletes
 in dependency order and is idempotent (what is gone already is reported, not an error).
 """
 
@@ -441,27 +441,17 @@ def _check_regions(session: boto3.Session, regions: Iterable[str] | None) -> lis
     return list(dict.fromkeys(regions))
 
 
-def check_flags(dry_run: Any, confirm: Any) -> None:
-    """dry_run and confirm must be real booleans; deleting needs both dry_run=False and confirm=True."""
-    if not isinstance(dry_run, bool):
-        raise InvalidParameter("dry_run", dry_run, "True (list only, the default) or False (delete)")
-    if not isinstance(confirm, bool):
-        raise InvalidParameter("confirm", confirm, "False (the default) or True (allow deleting)")
-    if not dry_run and not confirm:
-        raise InvalidParameter("confirm", confirm, "True to delete for real with dry_run=False "
-                                                   "(or keep dry_run=True to only list)")
-
-
-def cleanup(session: boto3.Session, dry_run: bool = True, confirm: bool = False, run_id: str | None = None,
+def cleanup(session: boto3.Session, dry_run: bool = True, run_id: str | None = None,
             kinds: Iterable[str] | None = None, progress: bool = True,
             regions: Iterable[str] | None = None, resources: list[Resource] | None = None) -> pd.DataFrame:
     """List (dry run, the default) or delete, in dependency order, everything the suite created.
 
     Returns a table: kind, name, id, run_id, cost_per_day_usd, note, action ("would delete",
-    "deleted", "gone already" or "failed: ..."). Deleting needs ``dry_run=False, confirm=True``.
+    "deleted", "gone already" or "failed: ..."). Only ``dry_run=False`` (the bool) deletes.
     ``resources``: what ``find`` returned already (saves finding it again); else found here.
     """
-    check_flags(dry_run, confirm)
+    if not isinstance(dry_run, bool):
+        raise InvalidParameter("dry_run", dry_run, "True (list only, the default) or False (delete)")
     if resources is None:
         resources = find(session, run_id, kinds, regions)
     rows = []

@@ -53,33 +53,6 @@ def _check_timeout(timeout: object) -> float:
     return float(timeout)
 
 
-def check_parameters(*, desired_count: object, timeout: object, image_tag: object | None = None,
-                     delete_after: object = False, confirm: object = False) -> None:
-    """Check a deployment's parameters before anything is created; raise InvalidParameters listing every problem.
-
-    Deleting the service afterwards is destructive, so ``delete_after=True`` needs ``confirm=True``.
-    """
-    from helpers.ecr import validate_tag
-    from helpers.errors import InvalidParameters
-
-    found: list[str] = []
-    checks = [(lambda v: _check_count("desired_count", v), desired_count), (_check_timeout, timeout)]
-    if image_tag is not None:
-        checks.append((lambda v: validate_tag(v, name="image_tag"), image_tag))
-    for check, value in checks:
-        try:
-            check(value)
-        except InvalidParameter as exc:
-            found.append(str(exc))
-    if delete_after not in (True, False):
-        found.append(str(InvalidParameter("delete_after", delete_after, "True or False")))
-    elif delete_after and confirm is not True:
-        found.append(str(InvalidParameter("confirm", confirm, "True to delete the service at the end "
-                                                               "(delete_after=True is destructive)")))
-    if found:
-        raise InvalidParameters(found)
-
-
 # -- ensure -------------------------------------------------------------------------------------------
 
 

@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from helpers.errors import InvalidParameter, TaskFailed, TaskTimedOut
-from helpers.fargate import ARCHITECTURES, CAPACITY_PROVIDERS, awslogs_stream
+from helpers.fargate import CAPACITY_PROVIDERS, awslogs_stream
 from helpers.tags import as_aws, suite_tags
-from helpers.taskdef import DefinitionCache, size_problems
+from helpers.taskdef import DefinitionCache
 
 CAPACITIES = CAPACITY_PROVIDERS  # "FARGATE" is the launch type, "FARGATE_SPOT" the capacity provider
 ON_TIMEOUT = ("stop", "leave")
@@ -44,30 +44,6 @@ def _check_count(count: object) -> int:
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
         raise InvalidParameter("count", count, f"an integer from 1 to {MAX_COUNT} (RunTask's limit per call)")
     return count
-
-
-def check_parameters(*, cpu: Any, memory: Any, arch: str = "X86_64", os_family: str = "LINUX", count: object = 1,
-                     capacity: object = "FARGATE", timeout: object = 600) -> None:
-    """Check a run's parameters before anything is created; raise InvalidParameters listing every problem.
-
-    Notebooks call this first, so a bad ``cpu`` fails the run before a cluster, role or
-    task definition exists.
-    """
-    from helpers.errors import InvalidParameters
-
-    found: list[str] = []
-    if arch not in ARCHITECTURES:
-        found.append(f"arch {arch!r} is not valid: choose {' or '.join(ARCHITECTURES)}")
-    found += size_problems(cpu, memory, arch if arch in ARCHITECTURES else "X86_64", os_family)
-    for check, value in ((_check_count, count), (_launch, capacity)):
-        try:
-            check(value)
-        except InvalidParameter as exc:
-            found.append(str(exc))
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        found.append(str(InvalidParameter("timeout", timeout, "a number of seconds above 0")))
-    if found:
-        raise InvalidParameters(found)
 
 
 def command_override(container: str, command: str | Sequence[str] | None = None,

@@ -34,6 +34,7 @@ def test_parameters_reach_only_the_notebooks_that_declare_them(tmp_path, backend
     assert result.returncode == 0, result.stdout + result.stderr
     assert "greeting=bonjour sizes=[256, 512] type=list" in outputs(tmp_path / "a_params.ipynb")
     assert "other=1 has_greeting=False" in outputs(tmp_path / "b_other.ipynb")
+    assert "WARNING" not in result.stderr and "without encryption" not in result.stderr, result.stderr
     table = result.stdout
     assert "a_params.ipynb" in table and "b_other.ipynb" in table and table.count(" ok ") == 2
 
@@ -67,3 +68,19 @@ def test_parameter_values_are_typed():
 def test_default_notebooks_are_the_suite_in_order():
     names = [p.name for p in default_notebooks()]
     assert names == sorted(names) and names[0] == "00_environment.ipynb"
+
+
+def test_a_misspelt_parameter_fails_the_run_before_any_notebook_starts(tmp_path):
+    result = run("notebooks/02_run_fargate_task.ipynb", "-p", "memry", "1024", "--out", str(tmp_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "'memry' is not a parameter of any notebook of this run: did you mean 'memory'?" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "a notebook ran"
+
+
+def test_a_bad_value_fails_the_run_before_any_notebook_starts(tmp_path):
+    result = run("notebooks/00_environment.ipynb", "notebooks/02_run_fargate_task.ipynb", "-p", "count", "0",
+                 "-p", "region", "mars", "--out", str(tmp_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "parameter 'count' is 0" in result.stderr and "(in 02_run_fargate_task.ipynb)" in result.stderr
+    assert "parameter 'region' is 'mars'" in result.stderr and "00_environment.ipynb, 02_run" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "a notebook ran"
