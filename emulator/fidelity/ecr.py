@@ -36,7 +36,7 @@ import json
 import secrets
 import shutil
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from moto.core.exceptions import ServiceException
