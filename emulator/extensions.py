@@ -77,9 +77,9 @@ def _middleware() -> list[Callable | None]:
 
 
 def _model_patches() -> list[Callable[[], None]]:
-    from emulator.fidelity import ecr, ecs
+    from emulator.fidelity import ecr, ecs, ecs_task_answers
 
-    return [ecr.patch_images, ecs.hold_task_states]
+    return [ecr.patch_images, ecs.hold_task_states, ecs_task_answers.count_changes]
 
 
 def _lifecycle() -> tuple[list[Callable[[], None]], list[Callable[[], None]], list[Callable[[], None]]]:

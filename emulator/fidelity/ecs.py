@@ -619,6 +619,17 @@ class TasksResponse(EC2ContainerServiceResponse):
             self._get_param("desiredStatus") or "RUNNING")  # ECS's default; moto lists every status
         return ActionResult({"taskArns": [t.task_arn for t in tasks]})
 
+    def describe_tasks(self) -> Any:  # each task serialized once per state of it (moto: ~1 ms a task, every call)
+        from emulator.fidelity import ecs_task_answers
+
+        return ecs_task_answers.cached_answer(super().describe_tasks(), "TAGS" in (self._get_param("include") or []))
+
+    @staticmethod
+    def _enrich_response(headers: dict, body: Any) -> tuple[dict, Any]:  # no XML RequestId scan of a JSON body
+        from emulator.fidelity import ecs_task_answers
+
+        return ecs_task_answers.enrich_response(headers, body)
+
 
 class SyncedLogsBackend(LogsBackend):
     """Reading a log stream first brings every live task up to date, so its log lines are there."""
