@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, hooks, settings
+from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, hooks, settings, shapes
 from emulator.extensions import check_moto_version
 from emulator.settings import Settings
 
@@ -93,7 +93,9 @@ def build_app(config: Settings) -> ControlApp:
     from emulator import fidelity
 
     fidelity.apply_all()
-    app = ControlApp(DomainDispatcherApplication(create_backend_app), config.port)
+    from emulator.json_answers import JsonAnswers
+
+    app = ControlApp(JsonAnswers(DomainDispatcherApplication(create_backend_app)), config.port)
     hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
     return app
 
@@ -105,7 +107,8 @@ def serve(config: Settings) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = build_app(config)
-    gate = access.guard(app, config.port, config.state_path(), config.ecr_registry)  # signed requests only
+    checked = shapes.wrap(app, config.check_shapes)  # answers against botocore's model, when asked
+    gate = access.guard(checked, config.port, config.state_path(), config.ecr_registry)  # signed requests only
     server = make_server(HOST, config.port, gate, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(signum: int, frame: Any) -> None:
