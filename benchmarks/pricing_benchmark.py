@@ -4,7 +4,8 @@
 
 Prints seconds for each and the speed-up. The loop prices ``--loop-rows`` rows with
 ``fargate_task_cost`` and is scaled to the full row count (say ``--loop-rows`` equal to
-``--rows`` to time it all). Target: the vectorized pricing under 1 s and at least 50 times faster.
+``--rows`` to time it all). Target: the vectorized pricing of 1,000,000 rows in at most 0.05 s, with the same
+figures as the loop.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ REGIONS = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "
 
 
 def synthetic_tasks(rows: int, seed: int = 7) -> pd.DataFrame:
-    """Tasks of valid sizes, mixed platforms and Spot, some running, with realistic timestamps."""
+    """Tasks of valid sizes, mixed platforms and Spot (never Windows on Spot), some running, realistic timestamps."""
     rng = np.random.default_rng(seed)
     sizes = np.array(all_sizes())
     pick = sizes[rng.integers(0, len(sizes), rows)]
@@ -32,13 +33,15 @@ def synthetic_tasks(rows: int, seed: int = 7) -> pd.DataFrame:
     run = pd.to_timedelta(rng.exponential(900, rows), unit="s")
     stopped = pd.Series(start + run).where(rng.random(rows) > 0.1)
     windows = rng.random(rows) < 0.05
+    windows_sizes = sizes[np.isin(sizes[:, 0], [1024, 2048, 4096])]  # Fargate runs Windows at 1, 2 or 4 vCPU
+    pick = np.where(windows[:, None], windows_sizes[rng.integers(0, len(windows_sizes), rows)], pick)
     frame = pd.DataFrame({
         "region": pd.Categorical(np.array(REGIONS)[rng.integers(0, len(REGIONS), rows)]),
-        "cpu": np.where(windows, np.maximum(pick[:, 0], 1024), pick[:, 0]),
-        "memory": np.where(windows, np.maximum(pick[:, 1], 2048), pick[:, 1]),
+        "cpu": pick[:, 0],
+        "memory": pick[:, 1],
         "arch": pd.Categorical(np.where(~windows & (rng.random(rows) < 0.3), "ARM64", "X86_64")),
         "os_family": pd.Categorical(np.where(windows, "WINDOWS_SERVER_2022_CORE", "LINUX")),
-        "spot": rng.random(rows) < 0.25,
+        "spot": ~windows & (rng.random(rows) < 0.25),  # Fargate Spot does not run Windows
         "ephemeral_gib": np.where(rng.random(rows) < 0.1, 50, 20),
         "pull_started_at": start,
         "stopped_at": stopped,
@@ -78,10 +81,10 @@ def main() -> None:
 
     agree = np.allclose(priced["cost_usd"].head(len(sample)).to_numpy(), np.array(expected), rtol=1e-12)
     print(f"rows priced:                 {args.rows:,}")
-    print(f"vectorized price_tasks:      {vectorized:.3f} s  (target < 1 s)")
+    print(f"vectorized price_tasks:      {vectorized:.3f} s  (target <= 0.05 s for 1,000,000 rows)")
     scaled = "" if len(sample) == args.rows else f", scaled from {len(sample):,} rows"
     print(f"row-by-row fargate_task_cost: {looped:.1f} s{scaled}")
-    print(f"speed-up:                    {looped / vectorized:.0f}x  (target >= 50x)")
+    print(f"speed-up:                    {looped / vectorized:.0f}x")
     print(f"same figures on the loop's rows: {agree}; total ${priced['cost_usd'].sum():,.2f}")
 
 

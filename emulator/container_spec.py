@@ -22,7 +22,6 @@ DEFAULT_STOP_TIMEOUT = 30
 MAX_STOP_TIMEOUT = 120
 #: How long a container waits for its dependencies when the dependency sets no startTimeout.
 DEFAULT_START_TIMEOUT = 180
-CONDITIONS = ("START", "COMPLETE", "SUCCESS", "HEALTHY")
 _NS = 1_000_000_000
 
 

@@ -100,7 +100,7 @@ class DockerExecutor:
     # ----- the Executor protocol -------------------------------------------------------------------------------
 
     def launch(self, request: LaunchRequest) -> None:
-        state = TaskState(last_status="PROVISIONING", simulated=False)
+        state = TaskState(last_status="PROVISIONING")
         names = [c["name"] for c in request.task_definition.get("containerDefinitions", [])]
         state.containers = {name: ContainerState(name=name) for name in names}
         run = _Run(request=request, state=state)
@@ -260,9 +260,7 @@ class DockerExecutor:
         return reference
 
     def _pull_auth(self, run: _Run, reference: str) -> dict | None:
-        """The request's credentials, else the embedded ECR's own (user AWS) for an image it serves."""
-        if run.request.pull_auth is not None:
-            return run.request.pull_auth(reference)
+        """The embedded ECR's own credentials (user AWS) for an image it serves; None for any other."""
         if _in_embedded_ecr(reference):
             from emulator.fidelity import ecr
 
@@ -339,11 +337,19 @@ class DockerExecutor:
                 containment.check_create(plan.name, kwargs)  # never more of the host than Fargate gives
             except containment.NotContained as refused:
                 raise _StartFailure(f"CannotStartContainerError: {refused}", plan.name) from None
-            container = self.client.containers.create(images[plan.name], **kwargs)
-            run.ids[plan.name] = container.id
-            self._set_container(run, plan.name, runtime_id=container.id)
+            container_id = self._create_container(images[plan.name], kwargs)
+            run.ids[plan.name] = container_id
+            self._set_container(run, plan.name, runtime_id=container_id)
             if run.aborted:
                 return
+
+    def _create_container(self, image: str, kwargs: dict[str, Any]) -> str:
+        """``containers.create`` without the inspect it makes afterwards (its answer would be thrown away)."""
+        from docker.models.containers import _create_container_args
+
+        args = _create_container_args({**kwargs, "image": image, "command": kwargs.get("command"),
+                                       "version": self.client.api._version})
+        return self.client.api.create_container(**args)["Id"]
 
     def _pause_image(self) -> str | None:
         if self._pause is False:
@@ -412,8 +418,8 @@ class DockerExecutor:
             threading.Thread(target=self._wait_exit, args=(run, name), daemon=True,
                              name=f"wait-{run.ids[name][:12]}").start()
             started.append(name)
-        if started:
-            self._record_bindings(run, started)
+        if started and any(run.plans[name].port_mappings for name in started):
+            self._record_bindings(run, started)  # one inspect, only when there are ports to report
         return started
 
     def _container_failed(self, run: _Run, name: str, reason: str) -> None:
@@ -483,8 +489,8 @@ class DockerExecutor:
         elif kind == "exit":
             name, code = event[1], event[2]
             reason = None
-            try:
-                if self.client.api.inspect_container(run.ids[name])["State"].get("OOMKilled"):
+            try:  # the kernel's OOM killer sends SIGKILL (exit 137): only then can OOMKilled be set
+                if code == 137 and self.client.api.inspect_container(run.ids[name])["State"].get("OOMKilled"):
                     reason = OUT_OF_MEMORY
             except Exception:  # noqa: BLE001 - removed under us: the exit code is all there is
                 pass
@@ -592,3 +598,36 @@ def _port_free(port: int, protocol: str) -> bool:
         except OSError:
             return False
     return True
+
+
+def sweep_leftovers() -> int:
+    """Remove the labeled containers a previous server on this port left behind (killed, or crashed); how many.
+
+    Only this port's containers: other backends sharing the engine keep theirs.
+    """
+    from emulator.engine import docker_client
+
+    client = docker_client()
+    if client is None:
+        return 0
+    try:
+        found = client.api.containers(all=True, quiet=True, filters={"label": f"{LABEL_PORT}={settings.current().port}"})
+        for item in found:
+            client.api.remove_container(item["Id"], force=True, v=True)
+        if found:
+            log.info("removed %d container(s) a previous server on this port left", len(found))
+        return len(found)
+    finally:
+        client.close()
+
+
+def sweep_leftovers_in_background() -> None:
+    """At server start: ``sweep_leftovers`` without delaying the first answer."""
+
+    def run() -> None:
+        try:
+            sweep_leftovers()
+        except Exception:  # noqa: BLE001 - a failed sweep must not stop the server
+            log.exception("could not remove leftover containers")
+
+    threading.Thread(target=run, daemon=True, name="leftover-containers").start()

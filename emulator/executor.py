@@ -33,8 +33,6 @@ SecretResolver = Callable[[str], str]
 #: Makes an image reference runnable locally (an ECR URI of the embedded ECR is loaded from its blobs);
 #: returns the local image reference to run, or raises LookupError when the image cannot be found.
 ImageResolver = Callable[[str], str]
-#: Credentials for ``docker pull`` of an image reference (``{"username": ..., "password": ...}``), or None.
-PullAuth = Callable[[str], "dict | None"]
 #: Reads an environment file's text from its S3 ARN (``environmentFiles``); raises LookupError when missing.
 FileResolver = Callable[[str], str]
 
@@ -64,7 +62,6 @@ class TaskState:
     stop_code: str | None = None
     stopped_reason: str | None = None
     containers: dict[str, ContainerState] = field(default_factory=dict)
-    simulated: bool = False
     health_status: str = "UNKNOWN"  # the essential containers' health, as ECS sums it up
 
 
@@ -81,7 +78,6 @@ class LaunchRequest:
     resolve_image: ImageResolver
     group: str = ""  # "family:NAME" or "service:NAME"
     resolve_file: FileResolver | None = None  # environmentFiles; without one, a task that has some fails to start
-    pull_auth: PullAuth | None = None  # registry credentials for a pull (the embedded ECR's are found without it)
 
 
 class Executor(Protocol):

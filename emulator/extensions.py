@@ -1,12 +1,35 @@
-"""How the emulator extends moto: which moto it was written for, and (in order) what it installs at start."""
+"""How the emulator extends moto: which moto it was written for, and, in order, everything it installs at start.
+
+Three kinds of seam, each a list below, installed once by ``install()`` in the order written:
+
+- ``BACKENDS``: our subclass of a moto backend class takes its place in moto's ``BackendDict``, so every account
+  and region gets an instance of ours (moto builds them from ``BackendDict.backend``). A subclass calls
+  ``super()`` where moto's method is right and keeps the emulator's own state beside moto's objects, by id.
+- ``RESPONSES``: our subclass of a moto responses class takes its place in moto's URL table (``urls.url_paths``),
+  which moto's server reads when it first routes a request to the service.
+- ``MIDDLEWARE``: WSGI layers in front of moto, tried in order before it (as the control API is): fault injection
+  first, as the network would be, then the fast ECR upload path, ECS's request rules, paging, the embedded
+  registry.
+
+Then ``STARTUP`` runs and ``ON_RESET``/``ON_SHUTDOWN`` are registered. ``MODEL_PATCHES`` are the few places where
+moto gives no seam (it builds the model by name inside a method that would have to be copied).
+"""
 
 from __future__ import annotations
 
+import importlib
+import logging
+from collections.abc import Callable
+
 from emulator.errors import EmulatorError
+
+log = logging.getLogger("emulator.extensions")
 
 #: The moto release every extension here was written against and tested with (pinned in requirements.txt and
 #: in pyproject's ``local`` extra). Another release may have moved what the extensions subclass.
 MOTO_VERSION = "5.2.5"
+
+_installed: dict[str, bool] = {}
 
 
 class WrongMotoVersion(EmulatorError):
@@ -22,3 +45,92 @@ def check_moto_version() -> None:
         raise WrongMotoVersion(
             f"the emulator was written for moto {MOTO_VERSION}, but moto {found} is installed; install the pinned "
             f"release (pip install 'moto[server]=={MOTO_VERSION}', or pip install -r requirements.txt)")
+
+
+def _backends() -> list[tuple[str, str, type]]:
+    """(moto models module, its BackendDict, our subclass of its backend class), in installation order."""
+    from emulator.fidelity import ecr, ecs, iam_managed_policies, services
+
+    return [
+        ("moto.ecs.models", "ecs_backends", services.ServicesBackend),  # <- ecs.TasksBackend <- moto's
+        ("moto.ecr.models", "ecr_backends", ecr.EcrBackend),
+        ("moto.logs.models", "logs_backends", ecs.SyncedLogsBackend),
+        ("moto.iam.models", "iam_backends", iam_managed_policies.ManagedPoliciesBackend),
+    ]
+
+
+def _responses() -> list[tuple[str, type]]:
+    """(moto urls module, our subclass of the responses class its URL table dispatches to), in order."""
+    from emulator.fidelity import ecr, services
+
+    return [
+        ("moto.ecs.urls", services.ServicesResponse),  # <- ecs.TasksResponse <- moto's
+        ("moto.ecr.urls", ecr.EcrResponse),
+    ]
+
+
+def _middleware() -> list[Callable | None]:
+    """WSGI layers before moto, in the order they see a request (None: not configured)."""
+    from emulator.fidelity import ecr, faults, paging, registry
+
+    return [faults.middleware_for_settings(), ecr.upload_layer_part_fast, *paging.layers(), registry.middleware]
+
+
+def _model_patches() -> list[Callable[[], None]]:
+    from emulator.fidelity import ecr, ecs, ecs_stopped_expiry
+
+    return [ecr.patch_images, ecs.hold_task_states, ecs_stopped_expiry.forget_stopped_after_an_hour]
+
+
+def _lifecycle() -> tuple[list[Callable[[], None]], list[Callable[[], None]], list[Callable[[], None]]]:
+    """(at start, at reset, at shutdown), each in the order it runs."""
+    from emulator.docker_runtime import sweep_leftovers_in_background
+    from emulator.fidelity import ecr, ecs, services
+
+    return ([sweep_leftovers_in_background],
+            [services._reset, ecs._reset, ecr.forget_blobs],  # the scheduler first: nothing new starts after it
+            [services._shutdown, ecs._shutdown, ecr.forget_blobs])
+
+
+def _install_backend(module_name: str, dict_name: str, ours: type) -> None:
+    backend_dict = getattr(importlib.import_module(module_name), dict_name)
+    theirs = backend_dict.backend
+    if not issubclass(ours, theirs):
+        raise TypeError(f"{ours.__name__} does not extend {module_name}.{theirs.__name__}")
+    urls = importlib.import_module(theirs.__module__.rsplit(".", 1)[0] + ".urls")
+    # moto finds a backend's URL table from the class's module name; ours lives elsewhere, so it says where.
+    ours._url_module = property(lambda self: urls)
+    backend_dict.backend = ours
+    backend_dict.clear()  # nothing built yet at start; from now on every account and region is built from ours
+
+
+def _install_response(module_name: str, ours: type) -> None:
+    urls = importlib.import_module(module_name)
+    for path, handler in list(urls.url_paths.items()):
+        owner = getattr(handler, "__self__", None)
+        if isinstance(owner, type) and issubclass(ours, owner):
+            urls.url_paths[path] = ours.dispatch
+
+
+def install() -> None:
+    """Check moto, then install every extension once, in the order of the lists above."""
+    from emulator import hooks
+
+    if _installed.get("done"):
+        return
+    check_moto_version()
+    for module_name, dict_name, ours in _backends():
+        _install_backend(module_name, dict_name, ours)
+        log.info("installed %s for %s.%s", ours.__name__, module_name, dict_name)
+    for module_name, ours in _responses():
+        _install_response(module_name, ours)
+        log.info("installed %s for %s", ours.__name__, module_name)
+    for patch in _model_patches():
+        patch()
+    hooks.MIDDLEWARE[:0] = [m for m in _middleware() if m is not None]
+    start, reset, shutdown = _lifecycle()
+    hooks.ON_RESET[:0] = reset
+    hooks.ON_SHUTDOWN[:0] = shutdown
+    for step in start:
+        step()
+    _installed["done"] = True

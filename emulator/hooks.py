@@ -1,4 +1,4 @@
-"""Registries the fidelity fixes and the container runtime plug into, inside the server process."""
+"""Registries the extensions (emulator.extensions) and the container runtime plug into, inside the server process."""
 
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ import threading
 from typing import Any
 
 PAUSE_IMAGE = "fargate-lab/pause:1"
-PAUSE_COMMAND = ["/pause"]
 
 _BASE = 0x400000
 _HEADERS = 64 + 56

@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, hooks, settings, shapes
-from emulator.extensions import check_moto_version
+from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, extensions, hooks, settings
+from emulator import shapes
 from emulator.settings import Settings
 
 log = logging.getLogger("emulator.server")
@@ -85,16 +85,14 @@ def reset_all() -> None:
 
 def build_app(config: Settings) -> ControlApp:
     """The server's WSGI app for ``config`` (which becomes ``settings.current()``)."""
-    check_moto_version()
+    extensions.check_moto_version()
     settings._current["settings"] = config
     os.environ.setdefault("MOTO_PORT", str(config.port))
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from emulator import fidelity
-
-    fidelity.apply_all()
     from emulator.json_answers import JsonAnswers
 
+    extensions.install()
     app = ControlApp(JsonAnswers(DomainDispatcherApplication(create_backend_app)), config.port)
     hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
     return app

@@ -148,7 +148,7 @@ class SimulatedExecutor:
         pulled = pull_started + timedelta(seconds=PULL_SECONDS)
         started = pulled + timedelta(seconds=ACTIVATING_SECONDS)
         names = list(plan.exit_codes)
-        state = TaskState(simulated=True, containers={n: ContainerState(name=n, reason=SIMULATED_REASON) for n in names})
+        state = TaskState(containers={n: ContainerState(name=n, reason=SIMULATED_REASON) for n in names})
         exited = self._natural_stop(plan)
         user_stop = plan.stop_requested_at
         stopping_at = min(t for t in (exited, user_stop) if t is not None) if (exited or user_stop) else None

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from helpers import runner
+from helpers.errors import InvalidParameters
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parameters = {name: runner.parse_value(value) for name, value in args.parameter}
     if args.backend:
         parameters["backend"] = args.backend
+    try:
+        runner.check_parameters(notebooks, parameters)
+    except InvalidParameters as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if parameters.get("backend", "local") == "local":
         from helpers import local
 

@@ -20,10 +20,6 @@ class CallCounter(Counter):
     def total(self) -> int:  # type: ignore[override]
         return sum(self.values())
 
-    def of(self, service: str) -> int:
-        """Calls made to one service ("ecs", "ecr", ...)."""
-        return sum(n for key, n in self.items() if key.split(".", 1)[0] == service)
-
 
 @contextmanager
 def count_calls(session: boto3.Session) -> Iterator[CallCounter]:

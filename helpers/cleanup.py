@@ -3,7 +3,7 @@
 ``find`` never looks at names: a resource is the suite's when it carries
 ``fargate-lab:suite=fargate-lab`` (helpers.tags), so a cleanup on another machine finds
 what this one created, and a look-alike name without the tag is never touched.
-``cleanup`` is a dry run unless called with ``dry_run=False, confirm=True``; it deletes
+``cleanup`` is a dry run unless called with ``dry_run=False``; it deletes
 in dependency order and is idempotent (what is gone already is reported, not an error).
 """
 
@@ -21,8 +21,11 @@ from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
 from helpers.cost import fargate_hourly_rate
+from helpers.display import megabytes
 from helpers.errors import CleanupIncomplete, InvalidParameter
+from helpers.fargate import cpu_units, ephemeral_gib, memory_mib
 from helpers.tags import RUN_ID_TAG_KEY, is_suite_tagged
+from helpers.taskdef import DefinitionCache
 
 #: Deletion order: what depends on something is deleted before it.
 KINDS = ("service", "task", "task definition", "event rule", "log policy", "log group", "security group", "role", "secret",
@@ -61,17 +64,6 @@ class Resource:
         return {c: getattr(self, c) for c in COLUMNS}
 
 
-class _Regional:
-    """The session's clients in one region (what every finder and deleter needs: ``client`` and ``region_name``)."""
-
-    def __init__(self, session: boto3.Session, region: str) -> None:
-        self.session = session
-        self.region_name = region
-
-    def client(self, name: str) -> Any:
-        return self.session.client(name, region_name=self.region_name)
-
-
 def _tag(tags: Any, key: str) -> str:
     for tag in (tags.items() if isinstance(tags, dict) else
                 ((t.get("Key", t.get("key")), t.get("Value", t.get("value"))) for t in tags or [])):
@@ -98,29 +90,23 @@ def _clusters(session: boto3.Session) -> list[dict]:
     return [c for chunk in _chunks(arns, 100) for c in ecs.describe_clusters(clusters=chunk, include=["TAGS"])["clusters"]]
 
 
-class _TaskDefinitions:
-    """Task definitions by ARN, fetched once: services and tasks need their size and platform for cost."""
+class _TaskDefinitions(DefinitionCache):
+    """The region's task definitions with their tags, described once: services and tasks need their size and
+    platform for cost."""
 
     def __init__(self, session: boto3.Session) -> None:
-        self.ecs = session.client("ecs")
+        super().__init__(session.client("ecs"), tags=True)
         self.region = session.region_name or "us-east-1"
-        self.cache: dict[str, dict] = {}
-
-    def get(self, arn: str) -> dict:
-        if arn not in self.cache:
-            answer = self.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
-            self.cache[arn] = dict(answer["taskDefinition"], tags=answer.get("tags", []))
-        return self.cache[arn]
 
     def hourly(self, arn: str, cpu: Any = None, memory: Any = None, spot: bool = False) -> float:
         definition = self.get(arn)
         platform = definition.get("runtimePlatform") or {}
         try:
             return fargate_hourly_rate(
-                int(cpu or definition.get("cpu") or 256), int(memory or definition.get("memory") or 512),
+                cpu_units(cpu or definition.get("cpu")) or 256, memory_mib(memory or definition.get("memory")) or 512,
                 region=self.region, arch=platform.get("cpuArchitecture") or "X86_64",
                 os_family=platform.get("operatingSystemFamily") or "LINUX", spot=spot,
-                ephemeral_gib=(definition.get("ephemeralStorage") or {}).get("sizeInGiB", 20),
+                ephemeral_gib=ephemeral_gib(definition),
             )
         except InvalidParameter:  # a region without shipped rates: the cost is unknown, not zero
             return float("nan")
@@ -297,7 +283,7 @@ def _find_repositories(session: boto3.Session) -> list[Resource]:
         images = list(_pages(ecr, "describe_images", "imageDetails", repositoryName=repo["repositoryName"]))
         size = sum(i.get("imageSizeInBytes", 0) for i in images)
         found.append(Resource("repository", repo["repositoryName"], repo["repositoryArn"], _tag(tags, RUN_ID_TAG_KEY),
-                              size / 1024**3 * ECR_GB_MONTH / DAYS_PER_MONTH, f"{len(images)} image(s), {size} bytes"))
+                              size / 1024**3 * ECR_GB_MONTH / DAYS_PER_MONTH, f"{len(images)} image(s), {megabytes(size)}"))
     return found
 
 
@@ -312,7 +298,7 @@ def find(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str]
     regions = _check_regions(session, regions)
     found: list[Resource] = []
     for index, region in enumerate(regions):
-        for resource in _find_in(_Regional(session, region), kinds if index == 0 else kinds - {"role"}):
+        for resource in _find_in(session.in_region(region), kinds if index == 0 else kinds - {"role"}):
             resource.region = "global" if resource.kind == "role" else region
             found.append(resource)
     found.sort(key=lambda r: KINDS.index(r.kind))  # stable: regions keep their order within a kind
@@ -418,7 +404,7 @@ def delete(session: boto3.Session, resource: Resource) -> str:
     """Delete one resource; returns "deleted", "gone already" or "failed: <why>" (never raises for AWS errors)."""
     region = session.region_name if resource.region in ("", "global") else resource.region
     try:
-        DELETERS[resource.kind](_Regional(session, region), resource)
+        DELETERS[resource.kind](session.in_region(region), resource)
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         message = exc.response["Error"].get("Message", "")
@@ -455,27 +441,17 @@ def _check_regions(session: boto3.Session, regions: Iterable[str] | None) -> lis
     return list(dict.fromkeys(regions))
 
 
-def check_flags(dry_run: Any, confirm: Any) -> None:
-    """dry_run and confirm must be real booleans; deleting needs both dry_run=False and confirm=True."""
-    if not isinstance(dry_run, bool):
-        raise InvalidParameter("dry_run", dry_run, "True (list only, the default) or False (delete)")
-    if not isinstance(confirm, bool):
-        raise InvalidParameter("confirm", confirm, "False (the default) or True (allow deleting)")
-    if not dry_run and not confirm:
-        raise InvalidParameter("confirm", confirm, "True to delete for real with dry_run=False "
-                                                   "(or keep dry_run=True to only list)")
-
-
-def cleanup(session: boto3.Session, dry_run: bool = True, confirm: bool = False, run_id: str | None = None,
+def cleanup(session: boto3.Session, dry_run: bool = True, run_id: str | None = None,
             kinds: Iterable[str] | None = None, progress: bool = True,
             regions: Iterable[str] | None = None, resources: list[Resource] | None = None) -> pd.DataFrame:
     """List (dry run, the default) or delete, in dependency order, everything the suite created.
 
     Returns a table: kind, name, id, run_id, cost_per_day_usd, note, action ("would delete",
-    "deleted", "gone already" or "failed: ..."). Deleting needs ``dry_run=False, confirm=True``.
+    "deleted", "gone already" or "failed: ..."). Only ``dry_run=False`` (the bool) deletes.
     ``resources``: what ``find`` returned already (saves finding it again); else found here.
     """
-    check_flags(dry_run, confirm)
+    if not isinstance(dry_run, bool):
+        raise InvalidParameter("dry_run", dry_run, "True (list only, the default) or False (delete)")
     if resources is None:
         resources = find(session, run_id, kinds, regions)
     rows = []

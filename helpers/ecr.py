@@ -126,6 +126,13 @@ def describe_repository(session: boto3.Session, name: str) -> dict[str, Any]:
     }
 
 
+def repository_summary(session: boto3.Session, name: str) -> str:
+    """What a learner needs of a repository: its URI (what ``docker pull`` and a task use) and its settings."""
+    repo = describe_repository(session, name)
+    scan = "scanned on push" if repo["scan_on_push"] else "not scanned on push"
+    return f"repository {repo['name']}: {repo['uri']}\n{repo['tag_mutability'].lower()} tags, {scan}"
+
+
 def _repository(ecr: Any, name: str) -> dict[str, Any]:
     try:
         return ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
@@ -534,7 +541,7 @@ def _engine() -> Any:
 
     client = docker_client()
     if client is None:
-        raise DockerUnavailable("no Docker engine answers; start Docker (or use push_method='api' with an archive)")
+        raise DockerUnavailable("no Docker engine answers; start Docker (or use method='api' with an archive)")
     return client
 
 
@@ -635,22 +642,16 @@ def _follow_push(stream: Iterable[dict], repository: str, uri: str, tag: str, im
 PUSH_METHODS = ("api", "docker")
 
 
-def check_push_method(method: str, source: str | Path | None = None) -> str:
-    """Fail before anything is created when ``method`` cannot work here (unknown, or "docker" without an engine)."""
-    if method not in PUSH_METHODS:
-        raise InvalidParameter("push_method", method, "'api' (through the ECR API, no Docker needed) or 'docker'")
-    if method == "docker":
-        if source and Path(source).exists():
-            raise InvalidParameter("push_method", method, "'api' for an archive or a directory: 'docker' pushes a "
-                                   "local Docker image")
-        _engine_or_explain()
-    return method
-
-
 def push(session: boto3.Session, source: str | Path, repository: str, tag: str, *, method: str = "api",
          progress: bool = True) -> PushResult:
-    """``push_image`` (method "api") or ``docker_push`` (method "docker") of ``source``."""
-    check_push_method(method, source)
+    """``push_image`` (method "api") or ``docker_push`` (method "docker") of ``source``; checks before any call."""
+    if method not in PUSH_METHODS:
+        raise InvalidParameter("method", method, "'api' (through the ECR API, no Docker needed) or 'docker'")
+    if method == "docker":
+        if Path(source).exists():
+            raise InvalidParameter("method", method, "'api' for an archive or a directory: 'docker' pushes a "
+                                   "local Docker image")
+        _engine_or_explain()
     if method == "docker":
         return docker_push(session, str(source), repository, tag, progress=progress)
     return push_image(session, source, repository, tag, progress=progress)
@@ -662,7 +663,7 @@ def _engine_or_explain() -> Any:
     client = docker_client()
     if client is None:
         raise DockerUnavailable(
-            "push_method='docker' needs a Docker engine and none answers. Start Docker, or use push_method='api', "
+            "method='docker' needs a Docker engine and none answers. Start Docker, or use method='api', "
             "which pushes through the ECR API without one."
         )
     return client
@@ -715,3 +716,11 @@ def manifest_of(session: boto3.Session, repository: str, tag: str) -> dict[str, 
     if not answer.get("images"):
         raise ImageNotFound(f"{repository}:{tag} is not in ECR")
     return json.loads(answer["images"][0]["imageManifest"])
+
+
+def manifest_frame(session: boto3.Session, repository: str, tag: str) -> pd.DataFrame:
+    """The manifest of ``repository:tag`` as a table: the config, then each layer (digest, size, media type)."""
+    manifest = manifest_of(session, repository, tag)
+    rows = [{"kind": "config", **manifest["config"]}]
+    rows += [{"kind": "layer", **layer} for layer in manifest.get("layers", [])]
+    return pd.DataFrame(rows)

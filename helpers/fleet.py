@@ -28,6 +28,7 @@ from pathlib import Path
 import boto3
 from tqdm.auto import tqdm
 
+from helpers.fargate import INCLUDED_EPHEMERAL_GIB
 from helpers.tags import as_aws, suite_tags
 
 STARTED_BY = "fargate-lab-demo-fleet"
@@ -43,7 +44,7 @@ class Definition:
     memory: int
     arch: str = "X86_64"
     os_family: str = "LINUX"
-    ephemeral_gib: int = 20
+    ephemeral_gib: int = INCLUDED_EPHEMERAL_GIB
 
 
 @dataclass(frozen=True)
@@ -100,18 +101,6 @@ def plan(regions: list[str]) -> tuple[list[ServicePlan], list[BatchPlan], dict[s
 # --- through the suite's helpers ---------------------------------------------------------------------------------
 
 
-def regional_session(session: boto3.Session, region: str) -> boto3.Session:
-    """A session like ``session`` in another region (the suite's helpers use the session's region)."""
-    if region == session.region_name:
-        return session
-    from helpers.session import LabSession
-
-    frozen = session.get_credentials().get_frozen_credentials()
-    return LabSession(backend=getattr(session, "backend", "aws"), endpoint_url=getattr(session, "endpoint_url", None),
-                      region_name=region, aws_access_key_id=frozen.access_key,
-                      aws_secret_access_key=frozen.secret_key, aws_session_token=frozen.token)
-
-
 #: How long a service's task runs: until it is stopped (a reset of the embedded backend stops it).
 SERVICE_SECONDS = 86400
 
@@ -128,7 +117,7 @@ def _register(session: boto3.Session, d: Definition, image: str, run_seconds: fl
     command = f"echo demo fleet: {d.family}; sleep {int(run_seconds or SERVICE_SECONDS)}"
     td = taskdef.fargate_task_definition(
         d.family, image, cpu=d.cpu, memory=d.memory, arch=d.arch, os_family=d.os_family, command=command,
-        environment=environment, ephemeral_gib=d.ephemeral_gib if d.ephemeral_gib > 20 else None, awslogs=False,
+        environment=environment, ephemeral_gib=d.ephemeral_gib if d.ephemeral_gib > INCLUDED_EPHEMERAL_GIB else None, awslogs=False,
         tags=DEMO_TAG)
     return taskdef.register(session, td).arn
 
@@ -178,7 +167,7 @@ def build_demo_fleet(session: boto3.Session, regions: list[str] | None = None,
     regions = list(regions or [session.region_name])
     services, batches, where = plan(regions)
     started = stopped = 0
-    sessions = {r: regional_session(session, r) for r in set(where.values())}
+    sessions = {r: session.in_region(r) for r in set(where.values())}
     with tqdm(total=len(where) + len(services) + len(batches) + 1, desc="demo fleet", leave=False) as bar:
         images = {r: image or sample_image.ensure_pushed(s, echo=lambda _: None) for r, s in sessions.items()}
         networks = {r: prereqs.network(s) for r, s in sessions.items()}
@@ -269,7 +258,7 @@ def push_demo_images(session: boto3.Session, region: str) -> int:
     there is not pushed again); returns the images added."""
     from helpers import ecr as lab_ecr
 
-    regional = regional_session(session, region)
+    regional = session.in_region(region)
     client = regional.client("ecr")
     added = 0
     for repository, versions in DEMO_REPOSITORIES.items():

@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from helpers import inventory
 from helpers.errors import InvalidParameter
 from helpers.tags import as_aws, suite_tags
+from helpers.taskdef import DefinitionCache
 
 RULE_NAME = "fargate-lab-task-history"
 LOG_GROUP = "/aws/events/fargate-lab/task-history"
@@ -216,11 +217,10 @@ class _RegionalDefinitions:
     """Each task definition described once, in the region its ARN names."""
 
     def __init__(self, session: boto3.Session) -> None:
-        self.session, self.seen = session, {}
+        self.session, self.regions = session, {}
 
     def get(self, arn: str) -> dict:
-        if arn not in self.seen:
-            region = arn.split(":")[3] or self.session.region_name
-            ecs = self.session.client("ecs", region_name=region)
-            self.seen[arn] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-        return self.seen[arn]
+        region = arn.split(":")[3] or self.session.region_name
+        if region not in self.regions:
+            self.regions[region] = DefinitionCache(self.session.in_region(region).client("ecs"))
+        return self.regions[region].get(arn)

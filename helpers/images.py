@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -593,7 +594,7 @@ def build(app_dir: str | os.PathLike = DEFAULT_APP_DIR, tag: str = "fargate-lab/
     if client is None or engine is False:
         if engine:
             raise DockerUnavailable("engine=True but no Docker engine answers; start Docker or pass engine=None")
-        return assemble(app, tag, echo=echo)
+        return assemble(app, tag, echo=echo, build_args=build_args)
     args = dict(build_args or {})
     base = base_image_for(base_image)
     if base:
@@ -698,7 +699,7 @@ class BaseImageUnreachable(ImageBuildFailed):
 # assembling without an engine ---------------------------------------------------------------------------------
 
 def assemble(app_dir: str | os.PathLike, tag: str, out_dir: str | os.PathLike | None = None, *,
-             echo: Callable[[str], None] = print) -> BuildResult:
+             echo: Callable[[str], None] = print, build_args: dict[str, str] | None = None) -> BuildResult:
     """A minimal OCI image in Python: one layer with the app's files under /app, a config with its entrypoint.
 
     It has no base image (no shell, no busybox): it shows what an image is made of and can be pushed, but a
@@ -706,7 +707,7 @@ def assemble(app_dir: str | os.PathLike, tag: str, out_dir: str | os.PathLike | 
     """
     app = Path(app_dir)
     out = Path(out_dir) if out_dir else cache_dir() / "assembled" / tag.replace("/", "_").replace(":", "_")
-    entrypoint, env = _dockerfile_entrypoint_and_env(app / "Dockerfile")
+    entrypoint, env = _dockerfile_entrypoint_and_env(app / "Dockerfile", build_args or {})
     layer_tar = _deterministic_tar(app)
     diff_id = sha256_digest(layer_tar)
     layer_gz = gzip_bytes(layer_tar)
@@ -755,11 +756,18 @@ def _deterministic_tar(app: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _dockerfile_entrypoint_and_env(dockerfile: Path) -> tuple[list[str], list[str]]:
+def _dockerfile_entrypoint_and_env(dockerfile: Path, build_args: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The Dockerfile's ENTRYPOINT and ENV, with ``${ARG}`` replaced by the build argument or the ARG's default."""
     entrypoint: list[str] = ["/app/entrypoint.sh"]
     env: list[str] = []
+    args: dict[str, str] = {}
     for line in _dockerfile_instructions(dockerfile.read_text()):
         keyword, _, rest = line.partition(" ")
+        if keyword.upper() == "ARG":
+            name, _, default = rest.strip().partition("=")
+            args[name] = str(build_args.get(name, default))
+        elif keyword.upper() == "ENV":
+            rest = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), rest)
         if keyword.upper() == "ENTRYPOINT":
             try:
                 entrypoint = json.loads(rest)

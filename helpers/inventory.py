@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pandas as pd
 
-from helpers.cost import INCLUDED_EPHEMERAL_GIB
+from helpers.fargate import cpu_units, ephemeral_gib, memory_mib
+from helpers.taskdef import DefinitionCache
 
 DESCRIBE_CLUSTERS_MAX = 100
 DESCRIBE_SERVICES_MAX = 10
@@ -97,16 +98,6 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
-def _units(value: Any, suffix: str) -> int | None:
-    """CPU units or MiB from ECS's strings: "1024", "1 vCPU", "2 GB"; None when absent."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip().lower()
-    if text.endswith(suffix):
-        return int(float(text[: -len(suffix)].strip()) * 1024)
-    return int(float(text))
-
-
 def _name(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
@@ -169,28 +160,15 @@ def clusters(session: boto3.Session, *, regions: Iterable[str] | str | None = No
 # --- task definitions ------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Definitions:
-    """Each task definition described once per inventory, whoever asks (tasks, services, sizes)."""
-
-    ecs: Any
-    seen: dict[str, dict] = field(default_factory=dict)
-
-    def get(self, arn: str) -> dict:
-        if arn not in self.seen:
-            self.seen[arn] = self.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-        return self.seen[arn]
-
-
 def _definition_row(region: str, td: dict) -> dict:
     platform = td.get("runtimePlatform") or {}
     return {
         "region": region, "task_definition_arn": td["taskDefinitionArn"], "family": td.get("family"),
         "revision": td.get("revision"), "status": td.get("status"),
-        "cpu": _units(td.get("cpu"), "vcpu"), "memory": _units(td.get("memory"), "gb"),
+        "cpu": cpu_units(td.get("cpu")), "memory": memory_mib(td.get("memory")),
         "arch": platform.get("cpuArchitecture") or "X86_64",
         "os_family": platform.get("operatingSystemFamily") or "LINUX",
-        "ephemeral_gib": (td.get("ephemeralStorage") or {}).get("sizeInGiB") or INCLUDED_EPHEMERAL_GIB,
+        "ephemeral_gib": ephemeral_gib(td),
         "compatibilities": ",".join(td.get("requiresCompatibilities") or []),
         "network_mode": td.get("networkMode"), "containers": len(td.get("containerDefinitions") or []),
         "registered_at": td.get("registeredAt"),
@@ -205,7 +183,7 @@ def task_definitions(session: boto3.Session, arns: Iterable[str] | None = None, 
     def work(region: str, c: dict) -> list[dict]:
         wanted = list(arns) if arns is not None else _paginate(
             c["ecs"], "list_task_definitions", "taskDefinitionArns", 100, status=status)
-        definitions = _Definitions(c["ecs"])
+        definitions = DefinitionCache(c["ecs"])
         return [_definition_row(region, definitions.get(arn)) for arn in dict.fromkeys(wanted)]
 
     return frame("task_definitions", _across_regions(session, regions, ("ecs",), work))
@@ -275,9 +253,8 @@ def _task_row(region: str, t: dict, td: dict) -> dict:
         "launch_type": t.get("launchType") or None, "capacity_provider": provider,
         "spot": provider == "FARGATE_SPOT", "last_status": t.get("lastStatus"),
         "desired_status": t.get("desiredStatus"),
-        "cpu": _units(t.get("cpu") or td.get("cpu"), "vcpu"), "memory": _units(t.get("memory") or td.get("memory"), "gb"),
-        "ephemeral_gib": (t.get("ephemeralStorage") or td.get("ephemeralStorage") or {}).get("sizeInGiB")
-        or INCLUDED_EPHEMERAL_GIB,
+        "cpu": cpu_units(t.get("cpu") or td.get("cpu")), "memory": memory_mib(t.get("memory") or td.get("memory")),
+        "ephemeral_gib": ephemeral_gib(t if t.get("ephemeralStorage") else td),
         "arch": platform.get("cpuArchitecture") or "X86_64",
         "os_family": platform.get("operatingSystemFamily") or "LINUX",
         "created_at": t.get("createdAt"), "pull_started_at": t.get("pullStartedAt"), "started_at": t.get("startedAt"),
@@ -287,7 +264,7 @@ def _task_row(region: str, t: dict, td: dict) -> dict:
 
 
 def _task_rows(region: str, ecs: Any, cluster_arns: list[str], statuses: tuple[str, ...],
-               definitions: _Definitions) -> list[dict]:
+               definitions: DefinitionCache) -> list[dict]:
     rows = []
     for cluster_arn in cluster_arns:
         arns: list[str] = []
@@ -314,7 +291,7 @@ def tasks(session: boto3.Session, *, regions: Iterable[str] | str | None = None,
 
     def work(region: str, c: dict) -> list[dict]:
         return _task_rows(region, c["ecs"], _cluster_arns(c["ecs"], clusters), tuple(statuses),
-                          _Definitions(c["ecs"]))
+                          DefinitionCache(c["ecs"]))
 
     return frame("tasks", _across_regions(session, regions, ("ecs",), work))
 
@@ -423,7 +400,7 @@ def snapshot(session: boto3.Session, *, regions: Iterable[str] | str | None = No
         ecs = c["ecs"]
         described = _describe_clusters(ecs, _cluster_arns(ecs, clusters))
         arns = [cl["clusterArn"] for cl in described]  # only the clusters this region has
-        definitions = _Definitions(ecs)
+        definitions = DefinitionCache(ecs)
         cluster_rows = [{
             "region": region, "cluster": cl["clusterName"], "cluster_arn": cl["clusterArn"], "status": cl["status"],
             "running_tasks": cl.get("runningTasksCount"), "pending_tasks": cl.get("pendingTasksCount"),

@@ -7,6 +7,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, NullLocator
 
 STATUS_COLORS = {
     "PROVISIONING": "#bdbdbd", "PENDING": "#9ecae1", "ACTIVATING": "#6baed6", "RUNNING": "#31a354",
@@ -47,27 +48,62 @@ def cost_by_cluster_and_service(costs: pd.DataFrame, ax: Axes | None = None,
     return ax
 
 
-def task_timeline(priced: pd.DataFrame, ax: Axes | None = None, max_tasks: int = 60) -> Axes:
-    """Gantt chart: one bar per task from billing start to billing end (now, if running), colored by status."""
-    title = "Task timeline, billed window, colored by last status (from task state)"
-    data = priced.dropna(subset=["billing_start", "billing_end"]).sort_values("billing_start").tail(max_tasks)
-    ax = _axes(ax, (10, max(3, 0.22 * len(data) + 1)))
+def _lanes(starts: list[float], ends: list[float]) -> list[int]:
+    """A lane per task (sorted by start) so that tasks in one lane never overlap: as few lanes as can be."""
+    free_at: list[float] = []
+    lanes = []
+    for start, end in zip(starts, ends, strict=True):
+        lane = next((k for k, until in enumerate(free_at) if until <= start), len(free_at))
+        if lane == len(free_at):
+            free_at.append(end)
+        free_at[lane] = end
+        lanes.append(lane)
+    return lanes
+
+
+def _timeline_group(data: pd.DataFrame) -> pd.Series:
+    """What a row of the timeline is: ``cluster / service``, or ``cluster / family (one-off)`` for a task
+    no service started."""
+    service = data["service"] if "service" in data else pd.Series(pd.NA, index=data.index)
+    what = service.astype("string").fillna(data["family"].astype("string") + " (one-off)")
+    return data["cluster"].astype(str) + " / " + what.astype(str)
+
+
+def task_timeline(priced: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Gantt chart of every task from billing start to billing end (now, if running), colored by status.
+
+    Tasks are grouped by service (one-off tasks by family): a group's tasks share lanes where they do not
+    overlap, so the chart stays readable with many tasks and the figure grows with the lanes it needs.
+    """
+    title = "Task timeline by service, billed window, colored by last status (from task state)"
+    data = priced.dropna(subset=["billing_start", "billing_end"]).sort_values("billing_start", kind="stable")
     if data.empty:
-        return _empty(ax, title, "no task has timestamps")
-    labels = (data["cluster"].astype(str) + " / " + data["family"].astype(str) + " "
-              + data["task_id"].astype(str).str[:8])
+        return _empty(_axes(ax), title, "no task has timestamps")
     starts = mdates.date2num(data["billing_start"].dt.tz_convert("UTC").dt.tz_localize(None))
     ends = mdates.date2num(data["billing_end"].dt.tz_convert("UTC").dt.tz_localize(None))
+    groups = _timeline_group(data).to_numpy()
+    rows, ticks, labels, offset = [0] * len(data), [], [], 0
+    for name in dict.fromkeys(groups):  # groups in the order of their first task
+        members = [k for k, g in enumerate(groups) if g == name]
+        lanes = _lanes([starts[k] for k in members], [ends[k] for k in members])
+        for k, lane in zip(members, lanes, strict=True):
+            rows[k] = offset + lane
+        height = max(lanes) + 1
+        ticks.append(offset + (height - 1) / 2)
+        labels.append(f"{name} ({len(members)} task{'s' if len(members) != 1 else ''})")
+        offset += height + 1  # a blank lane between groups
+    ax = _axes(ax, (10, max(3.0, 0.28 * offset + 1.5)))
     colors = [STATUS_COLORS.get(str(s), "#969696") for s in data["last_status"]]
-    ax.barh(range(len(data)), ends - starts, left=starts, color=colors, height=0.7)
-    ax.set_yticks(range(len(data)), labels, fontsize="x-small")
+    ax.barh(rows, ends - starts, left=starts, color=colors, height=0.7)
+    ax.set_yticks(ticks, labels, fontsize="small")
+    ax.set_ylim(offset - 0.5, -1)  # the first group on top
     ax.xaxis_date()
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
     ax.set_xlabel("UTC")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for s, c in STATUS_COLORS.items()
-               if s in set(data["last_status"].astype(str))]
-    ax.legend(handles, [s for s in STATUS_COLORS if s in set(data["last_status"].astype(str))], fontsize="small",
-              loc="lower right")
+    shown = set(data["last_status"].astype(str))
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for s, c in STATUS_COLORS.items() if s in shown]
+    ax.legend(handles, [s for s in STATUS_COLORS if s in shown], fontsize="small", loc="upper left",
+              bbox_to_anchor=(1.01, 1))
     ax.set_title(title)
     return ax
 
@@ -136,6 +172,10 @@ def sizes_against_cheaper(cpu: int, memory: int, cheaper: pd.DataFrame, right: t
         ax.scatter([right[0]], [right[1]], marker="D", s=120, facecolors="none", edgecolors="black",
                    linewidths=1.5, label="right size", zorder=3)
     ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted({int(c) for c in cheaper["cpu"]} | {int(cpu)}))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0f}"))  # 256, 512: not 2^8, 2^9
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0f}"))
     ax.set_xlabel("CPU units")
     ax.set_ylabel("memory (MiB)")
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2)

@@ -14,9 +14,9 @@ from typing import Any
 import botocore.exceptions
 
 from helpers.errors import InvalidParameter, MissingPrerequisite
+from helpers.fargate import CAPACITY_PROVIDERS
 from helpers.tags import as_aws, suite_tags
 
-CAPACITY_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 DEFAULT_CLUSTER = "fargate-lab"
 EXECUTION_ROLE_NAME = "fargate-lab-task-execution"
 #: AWS's managed policy for pulling from ECR and writing to CloudWatch Logs.

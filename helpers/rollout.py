@@ -31,7 +31,6 @@ class Outcome:
     reason: str = ""
     events: list[str] = field(default_factory=list)
     deployment: dict = field(default_factory=dict)
-    replaced_by: dict | None = None  # the deployment that took over (a circuit-breaker rollback)
 
     @property
     def ok(self) -> bool:
@@ -98,7 +97,7 @@ def watch(session: Any, cluster: str, service: str, deployment_id: str, *, timeo
         if end is not None:
             state, reason = end
             return Outcome(state, deployment_id, deployment.get("taskDefinition", ""), elapsed, reason, events,
-                           deployment, primary if state == "REPLACED" else None)
+                           deployment)
         if time.monotonic() - last_said >= heartbeat:
             say(f"[{elapsed:6.1f}s] still waiting for {_waiting_for(deployment)} "
                 f"(gives up at {timeout:.0f}s)")

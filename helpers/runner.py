@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from helpers.errors import InvalidParameters
+from helpers.parameters import for_notebook, parse_text, unknown_name
 from helpers.tags import RUN_ID_ENV
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -39,20 +39,36 @@ def default_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
 
 
 def parse_value(raw: str) -> Any:
-    """A command-line parameter value: YAML scalars and lists (``512``, ``true``, ``[a, b]``), else the text."""
-    if raw.strip() in ("None", "none", "null", "~"):
-        return None
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return raw
-    return raw if value is None else value
+    """A command-line parameter value: YAML scalars, lists and mappings (``512``, ``true``, ``[a, b]``), else the text."""
+    return parse_text(raw)
 
 
 def declared_parameters(notebook: Path) -> set[str]:
     import papermill
 
     return set(papermill.inspect_notebook(str(notebook)))
+
+
+def check_parameters(notebooks: Iterable[Path], parameters: dict[str, Any]) -> None:
+    """Before any notebook starts: each name is declared by a notebook of the run, each value valid for it.
+
+    Raises InvalidParameters listing every problem: a name no notebook declares (with the closest one), and
+    what each notebook's parameter model says of the values it would get.
+    """
+    declared = {Path(n): declared_parameters(Path(n)) for n in notebooks}
+    known = sorted(set().union(*declared.values()))
+    problems = {unknown_name(name, known, "any notebook of this run"): [] for name in parameters if name not in known}
+    for notebook, names in declared.items():
+        model = for_notebook(notebook)
+        if model is None:
+            continue
+        try:
+            model.from_values({k: v for k, v in parameters.items() if k in names})
+        except InvalidParameters as exc:
+            for problem in exc.problems:
+                problems.setdefault(problem, []).append(notebook.name)
+    if problems:
+        raise InvalidParameters([p + (f" (in {', '.join(where)})" if where else "") for p, where in problems.items()])
 
 
 def run_notebooks(

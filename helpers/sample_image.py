@@ -24,6 +24,27 @@ def has_tag(session, repository: str, tag: str) -> bool:
         return False
 
 
+def build(tag: str = "v1", repository: str = REPOSITORY, *, app_dir: str | None = None, show_log: bool = False,
+          echo: Callable[[str], None] = print) -> images.BuildResult:
+    """Build the app (the sample app by default) as ``repository:tag``; the tag is its ``APP_VERSION``.
+
+    So the images of two tags differ (in content and digest): the sample app prints its version first and
+    shows it on its page. Without ``show_log`` the build's step-by-step log is kept in ``.log`` and only what
+    a learner needs is echoed: how it was built, its layers and image id.
+    """
+    notes: list[str] = []
+    built = images.build(app_dir or images.DEFAULT_APP_DIR, tag=f"{repository}:{tag}",
+                         build_args={"APP_VERSION": tag}, echo=echo if show_log else notes.append)
+    if not show_log:
+        for note in notes:
+            if note not in built.log:  # how it was built, not a step of the build
+                echo(note)
+    how = "built by the Docker engine" if built.method == "docker" else "assembled in Python"
+    hidden = f" ({len(built.log)} lines of build log: show_build_log=True prints them)" if built.log and not show_log else ""
+    echo(f"{repository}:{tag} {how}: {built.layers} layer(s), image id (the config's digest) {built.image_id}{hidden}")
+    return built
+
+
 def ensure_pushed(session, tag: str = "v1", repository: str = REPOSITORY, *, app_dir: str | None = None,
                   echo: Callable[[str], None] = print) -> str:
     """``URI:tag`` of the sample app in ECR; built and pushed first only when the tag is missing."""
@@ -32,6 +53,6 @@ def ensure_pushed(session, tag: str = "v1", repository: str = REPOSITORY, *, app
     if has_tag(session, repository, tag):
         return f"{uri}:{tag}"
     echo(f"{repository}:{tag} is not in ECR yet: building and pushing it (what notebook 01 does).")
-    built = images.build(app_dir or images.DEFAULT_APP_DIR, tag=f"{repository}:{tag}", echo=lambda _: None)
-    ecr.push(session, built.source, repository, tag, method="api", progress=False)
+    built = build(tag, repository, app_dir=app_dir, echo=lambda _: None)
+    echo(ecr.push(session, built.source, repository, tag, method="api", progress=False).summary())
     return f"{uri}:{tag}"

@@ -22,8 +22,8 @@ from helpers import rollout, taskdef
 from helpers.errors import DeploymentFailed, InvalidParameter, ServiceNotFound
 from helpers.rollout import Outcome, Say, describe_service, revision_name
 from helpers.tags import as_aws, suite_tags
+from helpers.tasks import TaskResult, results_table
 from helpers.tasks import describe as describe_tasks
-from helpers.tasks import results_table
 
 PROPAGATE = ("SERVICE", "TASK_DEFINITION", "NONE")
 DEFAULT_POLL = 2.0
@@ -51,33 +51,6 @@ def _check_timeout(timeout: object) -> float:
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
         raise InvalidParameter("timeout", timeout, "a number of seconds above 0")
     return float(timeout)
-
-
-def check_parameters(*, desired_count: object, timeout: object, image_tag: object | None = None,
-                     delete_after: object = False, confirm: object = False) -> None:
-    """Check a deployment's parameters before anything is created; raise InvalidParameters listing every problem.
-
-    Deleting the service afterwards is destructive, so ``delete_after=True`` needs ``confirm=True``.
-    """
-    from helpers.ecr import validate_tag
-    from helpers.errors import InvalidParameters
-
-    found: list[str] = []
-    checks = [(lambda v: _check_count("desired_count", v), desired_count), (_check_timeout, timeout)]
-    if image_tag is not None:
-        checks.append((lambda v: validate_tag(v, name="image_tag"), image_tag))
-    for check, value in checks:
-        try:
-            check(value)
-        except InvalidParameter as exc:
-            found.append(str(exc))
-    if delete_after not in (True, False):
-        found.append(str(InvalidParameter("delete_after", delete_after, "True or False")))
-    elif delete_after and confirm is not True:
-        found.append(str(InvalidParameter("confirm", confirm, "True to delete the service at the end "
-                                                               "(delete_after=True is destructive)")))
-    if found:
-        raise InvalidParameters(found)
 
 
 # -- ensure -------------------------------------------------------------------------------------------
@@ -199,12 +172,17 @@ def with_image_tag(definition: Mapping[str, Any], image_tag: str, container: str
         raise InvalidParameter("container", container, f"one of the task definition's containers: {names}")
     for c in containers:
         if c["name"] == name:
-            repository = c["image"].split("@", 1)[0]
-            if ":" in repository.rsplit("/", 1)[-1]:
-                repository = repository.rsplit(":", 1)[0]
-            c["image"] = f"{repository}:{image_tag}"
+            c["image"] = f"{image_repository(c['image'])}:{image_tag}"
     payload["containerDefinitions"] = containers
     return payload
+
+
+def image_repository(image: str) -> str:
+    """``image`` without its tag and digest (registry host and port kept), as the Docker SDK reads references."""
+    from docker.utils import parse_repository_tag
+
+    repository, _ = parse_repository_tag(image)  # a digest first ("repo:tag@sha256:..."), then a tag
+    return parse_repository_tag(repository)[0]
 
 
 @dataclass
@@ -296,7 +274,7 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _stopped_tasks(session: Any, cluster: str, deployment_id: str, limit: int = 20) -> list:
+def _stopped_tasks(session: Any, cluster: str, deployment_id: str, limit: int = 20) -> list[TaskResult]:
     """The deployment's stopped tasks as ``helpers.tasks.TaskResult`` (newest ECS keeps), at most ``limit``."""
     ecs = session.client("ecs")
     arns: list[str] = []
@@ -306,7 +284,7 @@ def _stopped_tasks(session: Any, cluster: str, deployment_id: str, limit: int = 
     return describe_tasks(session, cluster, arns[:limit]) if arns else []
 
 
-def _reasons(stopped: Sequence[Any]) -> list[str]:
+def _reasons(stopped: Sequence[TaskResult]) -> list[str]:
     seen: dict[str, int] = {}
     for result in stopped:
         text = f"{result.stop_code}: {result.stopped_reason}"

@@ -38,6 +38,19 @@ class LabSession(boto3.Session):
         kwargs["config"] = RETRY_CONFIG.merge(config) if config else RETRY_CONFIG
         return super().resource(service_name, *args, **kwargs)
 
+    def in_region(self, region: str) -> LabSession:
+        """This session in ``region``: same backend, endpoint and credentials (itself when already there).
+
+        For helpers that work on the session's region, e.g. a demo fleet or a cleanup across regions.
+        The credentials are a frozen copy, as long-lived as the ones they copy.
+        """
+        if region == self.region_name:
+            return self
+        frozen = self.get_credentials().get_frozen_credentials()
+        return LabSession(backend=self.backend, endpoint_url=self.endpoint_url, region_name=region,
+                          aws_access_key_id=frozen.access_key, aws_secret_access_key=frozen.secret_key,
+                          aws_session_token=frozen.token)
+
     def __repr__(self) -> str:
         where = self.endpoint_url or "AWS"
         return f"LabSession(backend={self.backend!r}, region={self.region_name!r}, endpoint={where!r})"

@@ -16,16 +16,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from helpers.errors import InvalidParameter, InvalidTaskDefinition
-from helpers.fargate import all_sizes, is_valid_size, nearest_valid_size, size_table, valid_sizes
+from helpers.errors import InvalidTaskDefinition
+from helpers.fargate import (
+    ARCHITECTURES,
+    EPHEMERAL_GIB_RANGE,
+    INCLUDED_EPHEMERAL_GIB,
+    OS_FAMILIES,
+    cpu_units,
+    is_valid_size,
+    is_windows,
+    memory_mib,
+    nearest_valid_size,
+    size_table,
+    valid_sizes,
+)
 from helpers.tags import as_aws, suite_tags
 
-ARCHITECTURES = ("X86_64", "ARM64")
-OS_FAMILIES = (
-    "LINUX", "WINDOWS_SERVER_2019_FULL", "WINDOWS_SERVER_2019_CORE", "WINDOWS_SERVER_2022_FULL",
-    "WINDOWS_SERVER_2022_CORE", "WINDOWS_SERVER_2025_FULL", "WINDOWS_SERVER_2025_CORE",
-)
-EPHEMERAL_GIB_RANGE = (21, 200)
 DEFAULT_STREAM_PREFIX = "ecs"
 #: A private ECR image: ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]/repository[:tag|@digest]
 PRIVATE_ECR = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
@@ -43,8 +49,6 @@ CONTAINER_DEFAULTS: dict[str, Any] = {"cpu": 0, "essential": True, "versionConsi
 def default_log_group(family: str) -> str:
     """The awslogs group a family's containers write to unless another is given."""
     return f"/fargate-lab/{family}"
-
-
 
 
 def _name_values(values: Mapping[str, Any] | None, value_key: str) -> list[dict[str, str]]:
@@ -119,19 +123,6 @@ def fargate_task_definition(
 # -- validation ---------------------------------------------------------------------------------------
 
 
-def _as_int(value: Any, unit: str) -> int | None:
-    """"1024", 1024, "1 vCPU" or "2 GB" as CPU units or MiB; None when absent or unreadable."""
-    if value is None or value == "":
-        return None
-    text = str(value).strip().lower()
-    try:
-        if text.endswith(unit):
-            return int(float(text[: -len(unit)].strip()) * 1024)
-        return int(text)
-    except ValueError:
-        return None
-
-
 def _price_note(cpu: int, memory: int, nearest: tuple[int, int], arch: str, os_family: str) -> str:
     try:
         from helpers.cost import fargate_hourly_rate
@@ -152,10 +143,10 @@ def _size_problems(td: Mapping[str, Any], arch: str, os_family: str) -> list[str
         return [f"cpu is missing: Fargate needs the task's cpu, one of {cpus} (CPU units; 1024 = 1 vCPU)"]
     if raw_memory in (None, ""):
         return ["memory is missing: Fargate needs the task's memory in MiB (e.g. 512 with 256 cpu)"]
-    cpu, memory = _as_int(raw_cpu, "vcpu"), _as_int(raw_memory, "gb")
+    cpu, memory = cpu_units(raw_cpu), memory_mib(raw_memory)
     if cpu is None or memory is None:
         return [f"cpu {raw_cpu!r} / memory {raw_memory!r} are not numbers: give CPU units (e.g. 256) and MiB (e.g. 512)"]
-    windows = os_family.startswith("WINDOWS")
+    windows = is_windows(os_family)
     windows_cpu = size_table()["windows_cpu"]
     if windows and cpu not in windows_cpu:
         nearest = nearest_valid_size(cpu, memory, os_family)
@@ -215,7 +206,7 @@ def _container_problems(td: Mapping[str, Any]) -> list[str]:
     if not any(c.get("essential", True) for c in containers):
         problems.append("no container is essential: mark at least one container essential=True "
                         "(the task stops when an essential container exits)")
-    task_cpu, task_memory = _as_int(td.get("cpu"), "vcpu"), _as_int(td.get("memory"), "gb")
+    task_cpu, task_memory = cpu_units(td.get("cpu")), memory_mib(td.get("memory"))
     cpu_sum = sum(int(c.get("cpu") or 0) for c in containers)
     if task_cpu is not None and cpu_sum > task_cpu:
         problems.append(f"the containers' cpu adds up to {cpu_sum}, more than the task's {task_cpu}: "
@@ -243,7 +234,7 @@ def _platform(td: Mapping[str, Any]) -> tuple[str, str, list[str]]:
     if os_family not in OS_FAMILIES:
         problems.append(f"runtimePlatform.operatingSystemFamily {os_family!r} is not valid on Fargate: choose one of "
                         f"{', '.join(OS_FAMILIES)}")
-    if os_family.startswith("WINDOWS") and arch == "ARM64":
+    if is_windows(os_family) and arch == "ARM64":
         problems.append("Windows tasks on Fargate run on X86_64 only: set cpuArchitecture to X86_64")
     return arch, os_family, problems
 
@@ -276,7 +267,7 @@ def problems(td: Mapping[str, Any]) -> list[str]:
     low, high = EPHEMERAL_GIB_RANGE
     if ephemeral is not None and not (isinstance(ephemeral, int) and low <= ephemeral <= high):
         found.append(f"ephemeralStorage.sizeInGiB is {ephemeral!r}: give {low} to {high} GiB "
-                     f"(or leave it out for the 20 GiB included)")
+                     f"(or leave it out for the {INCLUDED_EPHEMERAL_GIB} GiB included)")
     found += platform_problems
     return found
 
@@ -320,10 +311,9 @@ def _normalize_container(container: Mapping[str, Any]) -> dict:
 def normalize(td: Mapping[str, Any]) -> dict:
     """``td`` without what the service adds (ARN, revision, status, defaults, tags), for comparing revisions."""
     doc = {k: v for k, v in td.items() if k not in SERVICE_KEYS and TASK_DEFAULTS.get(k, object()) != v}
-    for key in ("cpu", "memory"):
+    for key, parse in (("cpu", cpu_units), ("memory", memory_mib)):
         if doc.get(key) is not None:
-            unit = "vcpu" if key == "cpu" else "gb"
-            number = _as_int(doc[key], unit)
+            number = parse(doc[key])
             doc[key] = str(number) if number is not None else str(doc[key])
     doc["containerDefinitions"] = [_normalize_container(c) for c in doc.get("containerDefinitions") or []]
     platform = doc.get("runtimePlatform") or {}
@@ -359,6 +349,26 @@ class Registration:
     created: bool
     diff: str
     task_definition: dict
+
+
+class DefinitionCache:
+    """Task definitions by ARN, each described once (a revision never changes): what tasks, services and
+    cleanup need of a task's size, platform, containers and (with ``tags=True``) tags."""
+
+    def __init__(self, ecs: Any, *, tags: bool = False) -> None:
+        self.ecs = ecs
+        self.tags = tags
+        self.seen: dict[str, dict] = {}
+
+    def get(self, arn: str) -> dict:
+        """DescribeTaskDefinition's ``taskDefinition`` (plus its ``tags`` when asked for)."""
+        if arn not in self.seen:
+            if self.tags:
+                answer = self.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+                self.seen[arn] = dict(answer["taskDefinition"], tags=answer.get("tags", []))
+            else:
+                self.seen[arn] = self.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        return self.seen[arn]
 
 
 def with_session_region(session: Any, td: Mapping[str, Any]) -> dict:
@@ -419,9 +429,3 @@ def ecr_image_uri(session: Any, repository: str, tag: str = "latest") -> tuple[s
         account = session.client("sts").get_caller_identity()["Account"]
         return f"{account}.dkr.ecr.{session.region_name}.amazonaws.com/{repository}:{tag}", False
 
-
-def size_choices(os_family: str = "LINUX") -> list[tuple[int, int]]:
-    """Every valid (cpu, memory MiB) pair for ``os_family``: what a notebook offers as choices."""
-    if os_family.upper() not in OS_FAMILIES:
-        raise InvalidParameter("os_family", os_family, f"one of {', '.join(OS_FAMILIES)}")
-    return all_sizes(os_family.upper())

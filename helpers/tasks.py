@@ -18,9 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from helpers.errors import InvalidParameter, TaskFailed, TaskTimedOut
+from helpers.fargate import CAPACITY_PROVIDERS, awslogs_stream
 from helpers.tags import as_aws, suite_tags
+from helpers.taskdef import DefinitionCache
 
-CAPACITIES = ("FARGATE", "FARGATE_SPOT")
+CAPACITIES = CAPACITY_PROVIDERS  # "FARGATE" is the launch type, "FARGATE_SPOT" the capacity provider
 ON_TIMEOUT = ("stop", "leave")
 MAX_COUNT = 10  # RunTask starts at most 10 tasks a call
 DESCRIBE_BATCH = 100  # DescribeTasks takes at most 100 tasks a call
@@ -42,31 +44,6 @@ def _check_count(count: object) -> int:
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
         raise InvalidParameter("count", count, f"an integer from 1 to {MAX_COUNT} (RunTask's limit per call)")
     return count
-
-
-def check_parameters(*, cpu: Any, memory: Any, arch: str = "X86_64", os_family: str = "LINUX", count: object = 1,
-                     capacity: object = "FARGATE", timeout: object = 600) -> None:
-    """Check a run's parameters before anything is created; raise InvalidParameters listing every problem.
-
-    Notebooks call this first, so a bad ``cpu`` fails the run before a cluster, role or
-    task definition exists.
-    """
-    from helpers.errors import InvalidParameters
-    from helpers.taskdef import ARCHITECTURES, size_problems
-
-    found: list[str] = []
-    if arch not in ARCHITECTURES:
-        found.append(f"arch {arch!r} is not valid: choose {' or '.join(ARCHITECTURES)}")
-    found += size_problems(cpu, memory, arch if arch in ARCHITECTURES else "X86_64", os_family)
-    for check, value in ((_check_count, count), (_launch, capacity)):
-        try:
-            check(value)
-        except InvalidParameter as exc:
-            found.append(str(exc))
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        found.append(str(InvalidParameter("timeout", timeout, "a number of seconds above 0")))
-    if found:
-        raise InvalidParameters(found)
 
 
 def command_override(container: str, command: str | Sequence[str] | None = None,
@@ -179,7 +156,6 @@ class TaskResult:
 
     task_arn: str
     last_status: str
-    desired_status: str | None = None
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     container_reasons: dict[str, str | None] = field(default_factory=dict)
     essential: dict[str, bool] = field(default_factory=dict)
@@ -232,7 +208,8 @@ class TaskResult:
         duration = self.duration_seconds
         return {"task": self.task_id, "status": self.last_status, "exit codes": codes,
                 "duration (s)": None if duration is None else round(duration, 1), "stop code": self.stop_code,
-                "capacity": self.capacity_provider or self.launch_type, "hint": self.hint}
+                "capacity": self.capacity_provider or self.launch_type, "hint": self.hint,
+                "task definition": (self.task_definition_arn or "").rsplit("/", 1)[-1]}
 
 
 def result_from(task: Mapping[str, Any], essential: Mapping[str, bool] | None = None) -> TaskResult:
@@ -243,7 +220,7 @@ def result_from(task: Mapping[str, Any], essential: Mapping[str, bool] | None = 
     essential = dict(essential or {})
     result = TaskResult(
         task_arn=task["taskArn"], last_status=task.get("lastStatus", "UNKNOWN"),
-        desired_status=task.get("desiredStatus"), exit_codes=exit_codes, container_reasons=reasons,
+        exit_codes=exit_codes, container_reasons=reasons,
         essential=essential, stop_code=task.get("stopCode"), stopped_reason=task.get("stoppedReason"),
         created_at=task.get("createdAt"), pull_started_at=task.get("pullStartedAt"),
         pull_stopped_at=task.get("pullStoppedAt"), started_at=task.get("startedAt"),
@@ -266,35 +243,24 @@ def results_table(results: Iterable[TaskResult]):
 # -- describe -----------------------------------------------------------------------------------------
 
 
-class _Definitions:
-    """Task definitions by ARN, described once each (for essential flags and log configuration)."""
-
-    def __init__(self, ecs: Any) -> None:
-        self.ecs = ecs
-        self.cache: dict[str, dict] = {}
-
-    def get(self, arn: str) -> dict:
-        if arn not in self.cache:
-            self.cache[arn] = self.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-        return self.cache[arn]
-
-    def essential(self, arn: str | None) -> dict[str, bool]:
-        if not arn:
-            return {}
-        return {c["name"]: c.get("essential", True) for c in self.get(arn).get("containerDefinitions", [])}
+def _essential(definitions: DefinitionCache, arn: str | None) -> dict[str, bool]:
+    """Container name to whether it is essential, for the task definition ``arn``."""
+    if not arn:
+        return {}
+    return {c["name"]: c.get("essential", True) for c in definitions.get(arn).get("containerDefinitions", [])}
 
 
 def describe(session: Any, cluster: str, task_arns: Sequence[str],
-             definitions: _Definitions | None = None) -> list[TaskResult]:
+             definitions: DefinitionCache | None = None) -> list[TaskResult]:
     """Every task's current TaskResult, in the order given (DescribeTasks in batches of 100)."""
     ecs = session.client("ecs")
-    definitions = definitions or _Definitions(ecs)
+    definitions = definitions or DefinitionCache(ecs)
     seen: dict[str, TaskResult] = {}
     for start in range(0, len(task_arns), DESCRIBE_BATCH):
         batch = list(task_arns[start:start + DESCRIBE_BATCH])
         answer = ecs.describe_tasks(cluster=cluster, tasks=batch)
         for task in answer.get("tasks", []):
-            seen[task["taskArn"]] = result_from(task, definitions.essential(task.get("taskDefinitionArn")))
+            seen[task["taskArn"]] = result_from(task, _essential(definitions, task.get("taskDefinitionArn")))
         for failure in answer.get("failures", []):
             arn = failure.get("arn", "")
             seen[arn] = TaskResult(task_arn=arn, last_status="MISSING", stopped_reason=failure.get("reason"),
@@ -341,7 +307,7 @@ def wait_for_tasks(session: Any, cluster: str, task_arns: Sequence[str], *, time
     if not task_arns:
         return []
     arns = list(task_arns)
-    definitions = _Definitions(session.client("ecs"))
+    definitions = DefinitionCache(session.client("ecs"))
     deadline = time.monotonic() + timeout
     interval = poll_seconds
     with _progress(len(arns), progress) as bar:
@@ -368,7 +334,7 @@ def wait_for_tasks(session: Any, cluster: str, task_arns: Sequence[str], *, time
 
 
 def _timed_out(session: Any, cluster: str, results: list[TaskResult], timeout: float, on_timeout: str,
-               definitions: _Definitions, log_lines: int) -> None:
+               definitions: DefinitionCache, log_lines: int) -> None:
     running = [r for r in results if r.last_status not in ("STOPPED", "MISSING")]
     if on_timeout == "stop":
         stop_tasks(session, cluster, [r.task_arn for r in running], reason=f"fargate-lab: timed out after {timeout:g} s")
@@ -400,8 +366,7 @@ def _streams(task_definition: Mapping[str, Any], task_id: str) -> dict[str, tupl
         if config.get("logDriver") != "awslogs":
             continue
         options = config.get("options") or {}
-        prefix = options.get("awslogs-stream-prefix")
-        stream = f"{prefix}/{container['name']}/{task_id}" if prefix else task_id
+        stream = awslogs_stream(options.get("awslogs-stream-prefix"), container["name"], task_id)
         streams[container["name"]] = (options.get("awslogs-group"), stream, options.get("awslogs-region"))
     return streams
 

@@ -40,13 +40,9 @@ def test_dry_run_lists_only_tagged_resources_with_cost_and_deletes_nothing(sessi
     assert everything(session) == before
 
 
-def test_deleting_needs_confirm_and_then_removes_only_the_suites_resources(session, mixed):
+def test_deleting_removes_only_the_suites_resources(session, mixed):
     before = everything(session)
-    with pytest.raises(InvalidParameter, match="parameter 'confirm'.*True to delete"):
-        cleanup.cleanup(session, dry_run=False)
-    assert everything(session) == before
-
-    done = cleanup.cleanup(session, dry_run=False, confirm=True, progress=False)
+    done = cleanup.cleanup(session, dry_run=False, progress=False)
     assert set(done["action"]) == {"deleted"}, done[done.action != "deleted"].to_dict("records")
     after = everything(session)
     for kind, name in mixed.items():
@@ -56,7 +52,7 @@ def test_deleting_needs_confirm_and_then_removes_only_the_suites_resources(sessi
         done.kind == "task", "id"]))["tasks"]
     assert all(t["desiredStatus"] == "STOPPED" for t in tasks)
 
-    again = cleanup.cleanup(session, dry_run=False, confirm=True, progress=False)  # idempotent
+    again = cleanup.cleanup(session, dry_run=False, progress=False)  # idempotent
     assert again.empty
     assert everything(session) == after
 
@@ -64,7 +60,7 @@ def test_deleting_needs_confirm_and_then_removes_only_the_suites_resources(sessi
 def test_one_run_can_be_cleaned_up_alone(session):
     one_of_each(session, "run-a-things", suite_tags(RUN_A))
     one_of_each(session, "run-b-things", suite_tags({RUN_ID_TAG_KEY: "run-b"}))
-    done = cleanup.cleanup(session, dry_run=False, confirm=True, run_id="run-a", progress=False)
+    done = cleanup.cleanup(session, dry_run=False, run_id="run-a", progress=False)
     assert set(done["run_id"]) == {"run-a"} and set(done["action"]) == {"deleted"}
     left = cleanup.inventory(session)
     assert set(left["run_id"]) == {"run-b"} and len(left) == len(done)
@@ -80,7 +76,7 @@ def test_what_is_gone_already_is_not_an_error(session):
 
 @pytest.mark.parametrize("kwargs,name", [
     ({"dry_run": "no"}, "dry_run"),
-    ({"dry_run": False, "confirm": "yes"}, "confirm"),
+    ({"dry_run": 0}, "dry_run"),
     ({"kinds": ["bucket"]}, "kinds"),
     ({"kinds": "repository"}, "kinds"),
     ({"run_id": 42}, "run_id"),
@@ -107,7 +103,7 @@ def test_every_lab_region_is_searched_and_roles_once(session):
     assert len(table[table.kind == "role"]) == 2  # IAM is global: listed once, not once per region
     east_only = cleanup.inventory(session, regions=["us-east-1"])
     assert "in-the-west" not in set(east_only[east_only.kind != "role"].name)
-    done = cleanup.cleanup(session, dry_run=False, confirm=True, progress=False)
+    done = cleanup.cleanup(session, dry_run=False, progress=False)
     assert set(done.action) == {"deleted"} and cleanup.inventory(session).empty
     assert snapshot_names(west, "repository") == set() and snapshot_names(session, "repository") == set()
 

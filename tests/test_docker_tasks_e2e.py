@@ -195,7 +195,7 @@ def test_notebook_02_shows_the_sample_containers_real_output_and_fails_on_a_real
     notebook, out = str(ROOT / "notebooks" / "02_run_fargate_task.ipynb"), tmp_path / "02.ipynb"
     papermill.execute_notebook(notebook, str(out), progress_bar=False, kernel_name="python3")
     text = notebook_outputs(out)
-    assert "fargate-lab sample app: mode=job" in text and "done, exit code 0" in text  # the container's own lines
+    assert "fargate-lab sample app v1: mode=job" in text and "done, exit code 0" in text  # the container's own lines
     assert "fargate-lab-hello=0" in text and SIMULATED_NOTE not in text and "SIMULATED" not in text
 
     with pytest.raises(PapermillExecutionError) as caught:
@@ -204,6 +204,23 @@ def test_notebook_02_shows_the_sample_containers_real_output_and_fails_on_a_real
     assert caught.value.ename == "TaskFailed"
     assert "exit codes {'fargate-lab-hello': 3}" in caught.value.evalue
     assert "done, exit code 3" in caught.value.evalue  # the log tail, from CloudWatch Logs
+
+
+def test_notebook_02_runs_a_list_command_in_the_sample_app_and_sees_its_exit_code(lab, tmp_path):
+    """The sample app's entry point runs a given command in its place (exec "$@"), as official images do.
+
+    The command comes as papermill -p passes it, as text: the notebook's parameter model reads it as YAML.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook, out = str(ROOT / "notebooks" / "02_run_fargate_task.ipynb"), tmp_path / "02.ipynb"
+    with pytest.raises(PapermillExecutionError) as caught:
+        papermill.execute_notebook(notebook, str(out), progress_bar=False, kernel_name="python3",
+                                   parameters={"command": "[/bin/busybox, sh, -c, 'echo hi from a command; exit 3']"})
+    assert caught.value.ename == "TaskFailed"
+    assert "exit codes {'fargate-lab-hello': 3}" in caught.value.evalue
+    assert "hi from a command" in caught.value.evalue and "sample app" not in caught.value.evalue
 
 
 def test_environment_files_from_s3_and_secrets_reach_the_container(lab, base_image):

@@ -140,12 +140,10 @@ def test_not_an_image_archive(session, tmp_path):
 
 def test_push_method_docker_without_an_engine_fails_before_anything(session, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # really no engine for this process
-    with pytest.raises(DockerUnavailable, match="push_method='api'"):
-        ecr.check_push_method("docker")
-    with pytest.raises(DockerUnavailable, match="push_method='api'"):
+    with pytest.raises(DockerUnavailable, match="method='api'"):
         ecr.push(session, "fargate-lab/sample-app:v1", REPO, "v1", method="docker")
-    with pytest.raises(InvalidParameter, match="'api'"):
-        ecr.check_push_method("scp")
+    with pytest.raises(InvalidParameter, match="parameter 'method'.*'api'"):
+        ecr.push(session, "fargate-lab/sample-app:v1", REPO, "v1", method="scp")
     assert session.client("ecr").describe_repositories()["repositories"] == []
 
 

@@ -65,7 +65,7 @@ def test_ensure_is_idempotent_tagged_and_cleaned_up(session):
 
     found = cleanup.inventory(session, regions=[session.region_name])
     assert {"event rule", "log policy", "log group"} <= set(found["kind"])
-    result = cleanup.cleanup(session, dry_run=False, confirm=True, regions=[session.region_name])
+    result = cleanup.cleanup(session, dry_run=False, regions=[session.region_name])
     assert set(result.loc[result["kind"].isin(["event rule", "log policy", "log group"]), "action"]) == {"deleted"}
     assert events.list_rules(NamePrefix=history.RULE_NAME)["Rules"] == []
     assert not [p for p in logs.describe_resource_policies()["resourcePolicies"]

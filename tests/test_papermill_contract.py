@@ -15,8 +15,6 @@ from tests.resources import one_of_each, snapshot
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 DESTRUCTIVE = re.compile(r"\bcleanup\.cleanup\(|\bdelete_?\w*\(|\bteardown\w*\(|confirm\s*=\s*confirm")
-#: Notebooks known to break the contract (strict: the test fails once they are fixed, to be unmarked).
-KNOWN: dict[str, str] = {}  # notebook name -> why it breaks the contract (none does now)
 
 
 def code_cells(path) -> list[dict]:
@@ -55,9 +53,7 @@ def test_the_cleanup_notebook_is_found_destructive():
     assert any(p.name == "99_cleanup.ipynb" and destructive(p) for p in NOTEBOOKS)
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=[pytest.mark.xfail(reason=KNOWN[p.name], strict=True)] if p.name in KNOWN else [])
-    for p in NOTEBOOKS if destructive(p)], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if destructive(p)], ids=lambda p: p.name)
 def test_destructive_steps_need_confirm(path):
     cells = code_cells(path)
     parameters = next(text(c) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))

@@ -67,3 +67,19 @@ def test_parameter_values_are_typed():
 def test_default_notebooks_are_the_suite_in_order():
     names = [p.name for p in default_notebooks()]
     assert names == sorted(names) and names[0] == "00_environment.ipynb"
+
+
+def test_a_misspelt_parameter_fails_the_run_before_any_notebook_starts(tmp_path):
+    result = run("notebooks/02_run_fargate_task.ipynb", "-p", "memry", "1024", "--out", str(tmp_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "'memry' is not a parameter of any notebook of this run: did you mean 'memory'?" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "a notebook ran"
+
+
+def test_a_bad_value_fails_the_run_before_any_notebook_starts(tmp_path):
+    result = run("notebooks/00_environment.ipynb", "notebooks/02_run_fargate_task.ipynb", "-p", "count", "0",
+                 "-p", "region", "mars", "--out", str(tmp_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "parameter 'count' is 0" in result.stderr and "(in 02_run_fargate_task.ipynb)" in result.stderr
+    assert "parameter 'region' is 'mars'" in result.stderr and "00_environment.ipynb, 02_run" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "a notebook ran"

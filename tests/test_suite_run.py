@@ -75,23 +75,17 @@ def task_tags(session, snapshot_tasks: set[str]) -> dict[str, bool]:
     for name in snapshot_tasks:
         region, arn = name.split("/", 1)
         cluster = arn.split("/")[1]
-        ecs = regional(session, region).client("ecs")
+        ecs = session.in_region(region).client("ecs")
         task = ecs.describe_tasks(cluster=cluster, tasks=[arn], include=["TAGS"])["tasks"][0]
         result[arn] = is_suite_tagged(task.get("tags"))
     return result
-
-
-def regional(session, region: str):
-    from helpers.session import LabSession
-
-    return LabSession(backend="local", endpoint_url=session.endpoint_url, region_name=region, **local.CREDENTIALS)
 
 
 def snapshot_all(session) -> dict:
     """The snapshot of every region the lab uses, kind by kind, names prefixed by region."""
     merged: dict = {}
     for region in cleanup.LAB_REGIONS:
-        for kind, names in snapshot(regional(session, region)).items():
+        for kind, names in snapshot(session.in_region(region)).items():
             prefix = "" if kind == "role" else f"{region}/"
             merged.setdefault(kind, set()).update(f"{prefix}{n}" for n in names)
     return merged

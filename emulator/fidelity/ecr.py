@@ -42,7 +42,7 @@ from moto.ecr import models as ecr_models
 from moto.ecr import responses as ecr_responses
 from moto.ecr.models import ecr_backends
 
-from emulator import clock, hooks, settings
+from emulator import clock, settings
 
 TOKEN_LIFETIME = timedelta(hours=12)
 
@@ -237,22 +237,6 @@ def _scan_summary(self: ecr_models.Image) -> dict | None:
             "vulnerabilitySourceUpdatedAt": self.last_scan}
 
 
-def _wrap_repository_init(original):
-    def __init__(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        self.uri = f"{registry_host()}/{self.name}"
-
-    return __init__
-
-
-def _wrap_layer_upload_init(original):
-    def __init__(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        self.layer_parts = PartFile()
-
-    return __init__
-
-
 def _complete_layer_upload(self, repository_name, upload_id, layer_digests, registry_id=None):
     repository = self._get_repository(repository_name, registry_id)
     upload = repository.uploads.get(upload_id)
@@ -280,29 +264,26 @@ def _complete_layer_upload(self, repository_name, upload_id, layer_digests, regi
             "uploadId": upload_id, "layerDigest": actual}
 
 
-def _wrap_put_image(original):
-    def put_image(self, repository_name, image_manifest, image_tag, image_manifest_mediatype=None, digest=None):
-        repository = self.repositories.get(repository_name)
-        if repository is not None:
-            try:
-                manifest = json.loads(image_manifest)
-            except (TypeError, ValueError):
-                manifest = {}
-            missing = [b["digest"] for b in manifest_blobs(manifest) if b.get("digest") not in repository.layers]
-            if missing:
-                raise LayersNotFoundException(
-                    f"The image manifest references layers that are not in the repository {repository_name}: "
-                    + ", ".join(missing)
-                )
-            existing = find_image(repository, image_tag) if image_tag else None
-            if existing is not None and repository.is_tag_immutable() and existing.image_manifest != image_manifest:
-                raise ImageTagAlreadyExistsException(
-                    f"The image tag '{image_tag}' already exists in the '{repository_name}' repository and cannot "
-                    "be overwritten because the repository is immutable."
-                )
-        return original(self, repository_name, image_manifest, image_tag, image_manifest_mediatype, digest)
-
-    return put_image
+def _check_put_image(self, repository_name, image_manifest, image_tag) -> None:
+    """What ECR refuses before PutImage: layers never uploaded, a changed tag of an IMMUTABLE repository."""
+    repository = self.repositories.get(repository_name)
+    if repository is not None:
+        try:
+            manifest = json.loads(image_manifest)
+        except (TypeError, ValueError):
+            manifest = {}
+        missing = [b["digest"] for b in manifest_blobs(manifest) if b.get("digest") not in repository.layers]
+        if missing:
+            raise LayersNotFoundException(
+                f"The image manifest references layers that are not in the repository {repository_name}: "
+                + ", ".join(missing)
+            )
+        existing = find_image(repository, image_tag) if image_tag else None
+        if existing is not None and repository.is_tag_immutable() and existing.image_manifest != image_manifest:
+            raise ImageTagAlreadyExistsException(
+                f"The image tag '{image_tag}' already exists in the '{repository_name}' repository and cannot "
+                "be overwritten because the repository is immutable."
+            )
 
 
 def _get_authorization_token(self):
@@ -351,16 +332,40 @@ def upload_layer_part_fast(environ: dict, start_response):
     return [answer]
 
 
-def apply() -> None:
+class EcrBackend(ecr_models.ECRBackend):
+    """ECR's checks of uploads and PutImage; repository URIs that name the embedded registry."""
+
+    def create_repository(self, *args, **kwargs) -> ecr_models.Repository:
+        repository = super().create_repository(*args, **kwargs)
+        repository.uri = f"{registry_host()}/{repository.name}"
+        return repository
+
+    def initiate_layer_upload(self, repository_name, registry_id=None):
+        """An upload whose parts go to a file (``PartFile``), not to one growing bytearray."""
+        answer = super().initiate_layer_upload(repository_name, registry_id)
+        upload = self._get_repository(repository_name, registry_id).uploads[answer["uploadId"]]
+        upload.layer_parts = PartFile()
+        return answer
+
+    def complete_layer_upload(self, repository_name, upload_id, layer_digests, registry_id=None):
+        return _complete_layer_upload(self, repository_name, upload_id, layer_digests, registry_id)
+
+    def put_image(self, repository_name, image_manifest, image_tag, image_manifest_mediatype=None, digest=None):
+        _check_put_image(self, repository_name, image_manifest, image_tag)
+        return super().put_image(repository_name, image_manifest, image_tag, image_manifest_mediatype, digest)
+
+
+class EcrResponse(ecr_responses.ECRResponse):
+    """GetAuthorizationToken valid 12 hours, for the embedded registry."""
+
+    get_authorization_token = _get_authorization_token
+
+
+def patch_images() -> None:
+    """What an ECR image reports (size, digest, scans). moto builds its ``Image`` by name inside ``put_image``, so
+    no subclass can reach it short of copying ``put_image``: these four are set on moto's class, listed in
+    ``emulator.extensions`` with the rest."""
     ecr_models.Image.get_image_size_in_bytes = _image_size
     ecr_models.Image._create_digest = _create_digest
     ecr_models.Image.image_scan_status = property(_scan_status)
     ecr_models.Image.image_scan_findings_summary = property(_scan_summary)
-    ecr_models.Repository.__init__ = _wrap_repository_init(ecr_models.Repository.__init__)
-    ecr_models.LayerUpload.__init__ = _wrap_layer_upload_init(ecr_models.LayerUpload.__init__)
-    ecr_models.ECRBackend.complete_layer_upload = _complete_layer_upload
-    ecr_models.ECRBackend.put_image = _wrap_put_image(ecr_models.ECRBackend.put_image)
-    ecr_responses.ECRResponse.get_authorization_token = _get_authorization_token
-    hooks.MIDDLEWARE.append(upload_layer_part_fast)
-    hooks.ON_RESET.append(forget_blobs)
-    hooks.ON_SHUTDOWN.append(forget_blobs)

@@ -1,6 +1,6 @@
 """ECS as ECS answers: Fargate validation, RunTask that works, tasks that live in time.
 
-moto 5.2.5 differs from ECS where the suite needs it not to (see GUIDE.md): RunTask
+moto 5.2.5 differs from ECS where the suite needs it not to: RunTask
 answers HTTP 500 when a container omits ``memory`` or ``awsvpcConfiguration`` omits
 ``securityGroups``; invalid Fargate sizes are accepted; ``clientToken`` and ``propagateTags`` are ignored;
 DescribeTasks lacks cpu, memory, timestamps, stop codes and platform version, moves a
@@ -11,6 +11,10 @@ Here a task's lifecycle comes from an executor (``emulator.executor``): the
 simulated one, or the Docker one (``emulator.docker_runtime``) when a Docker
 engine answers and the runtime is not "simulated". This module copies the executor's
 ``TaskState`` into moto's task on every DescribeTasks, ListTasks and StopTask.
+
+The fixes are ``TasksBackend`` (before moto's ``EC2ContainerServiceBackend``), ``TasksResponse`` (before its
+responses) and ``SyncedLogsBackend`` (before moto's ``LogsBackend``), installed by ``emulator.extensions``. What
+the emulator knows of a task it launched (``Launched``) lives in ``LAUNCHED``, by task id, beside moto's task.
 """
 
 from __future__ import annotations
@@ -18,8 +22,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+
+from moto.ecs.exceptions import EcsClientException, InvalidParameterException, TaskDefinitionNotFoundException
+from moto.ecs.models import EC2ContainerServiceBackend
+from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.logs.models import LogsBackend
 
 from emulator import clock, containment, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
@@ -33,11 +43,28 @@ DEFAULT_EPHEMERAL_GIB = 20
 FAILED_START_SECONDS = 0.6
 
 _lock = threading.RLock()
-_local = threading.local()  # per request: the RunTask client token, ListTasks' default filter
 _tokens: dict[tuple[str, str, str], list[str]] = {}
 _executor: dict[str, Executor] = {}
+
+
+@dataclass
+class Launched:
+    """The emulator's own record of a task it launched; moto's task holds what the API shows."""
+
+    task: Any  # moto's Task
+    failed: tuple[datetime, str] | None = None  # (when, stoppedReason) of a task that could not start
+    final: bool = False  # STOPPED and recorded: its state no longer changes
+
+
+#: Every task launched here, by task id.
+LAUNCHED: dict[str, Launched] = {}
 #: Tasks launched here and not yet STOPPED: synced before CloudWatch Logs reads too (their log lines appear in time).
 _live: dict[str, Any] = {}
+
+
+def launched(task: Any) -> Launched | None:
+    """The emulator's record of ``task``, or None for a task it did not launch (e.g. on EC2)."""
+    return LAUNCHED.get(task.id)
 
 
 # -- the executor -------------------------------------------------------------------------------------
@@ -238,15 +265,14 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
         setattr(task, name, None)
     attachment = task.attachments[0] if task.attachments else None
     task.containers = [LabContainer(task, c, attachment) for c in td.container_definitions]
-    task._lab_status = "PROVISIONING"
-    task._lab_final = False
-    task._lab_failed = None
+    task.last_status = "PROVISIONING"
+    record = LAUNCHED[task.id] = Launched(task)
     _live[task.id] = task
 
     document = _task_definition_document(td)
     failure = _initialization_failure(task, document)
     if failure:
-        task._lab_failed = (clock.now(), failure)
+        record.failed = (clock.now(), failure)
         return
     request = LaunchRequest(
         task_id=task.id,
@@ -262,10 +288,10 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     try:
         executor().launch(request)
     except LookupError as exc:  # the image cannot be found: what ECS reports after its pull retries
-        task._lab_failed = (clock.now(), f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {exc}")
+        record.failed = (clock.now(), f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {exc}")
     except Exception as exc:  # noqa: BLE001 - the task fails to start; RunTask itself still answers
         log.exception("launch of task %s failed", task.id)
-        task._lab_failed = (clock.now(), f"TaskFailedToStart: the embedded backend could not start the task: {exc}")
+        record.failed = (clock.now(), f"TaskFailedToStart: the embedded backend could not start the task: {exc}")
 
 
 def _availability_zone(backend: Any, networking: dict | None) -> str | None:
@@ -324,8 +350,8 @@ def _missing_log_group(task: Any, document: dict) -> str | None:
     return None
 
 
-def _failed_start_state(task: Any) -> TaskState:
-    at, reason = task._lab_failed
+def _failed_start_state(record: Launched) -> TaskState:
+    at, reason = record.failed
     state = TaskState(last_status="PENDING" if clock.now() < at + timedelta(seconds=FAILED_START_SECONDS) else "STOPPED")
     state.stop_code = "TaskFailedToStart"
     state.stopped_reason = reason
@@ -338,10 +364,11 @@ def _failed_start_state(task: Any) -> TaskState:
 
 def sync(task: Any) -> None:
     """Copy the executor's state of ``task`` onto moto's task (no-op for tasks this module did not launch)."""
-    if "_lab_status" not in task.__dict__ or task._lab_final:
+    record = LAUNCHED.get(task.id)
+    if record is None or record.final:
         return
-    if task._lab_failed:
-        state = _failed_start_state(task)
+    if record.failed:
+        state = _failed_start_state(record)
     else:
         try:
             state = executor().state(task.id)
@@ -350,7 +377,7 @@ def sync(task: Any) -> None:
         except Exception:  # noqa: BLE001 - an executor's hiccup keeps the last state, DescribeTasks still answers
             log.exception("state of task %s failed", task.id)
             return
-    task._lab_status = state.last_status
+    task.last_status = state.last_status
     for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
                  "stopped_at", "stop_code", "stopped_reason"):
         setattr(task, name, getattr(state, name))
@@ -369,10 +396,10 @@ def sync(task: Any) -> None:
                                                                  "STOPPED"):
         task.desired_status = "STOPPED"
     if state.last_status == "STOPPED":
-        task._lab_final = True
+        record.final = True
         task.version = 2
         _live.pop(task.id, None)
-        if not task._lab_failed:
+        if not record.failed:
             try:
                 executor().forget(task.id)
             except Exception:  # noqa: BLE001 - leftovers are removed at reset/shutdown
@@ -416,60 +443,7 @@ def fargate_problem(cpu: Any, memory: Any, network_mode: str | None, runtime_pla
     return None
 
 
-# -- the patches ---------------------------------------------------------------------------------------
-
-
-def _patch_register(backend_cls: type) -> None:
-    from moto.ecs.exceptions import EcsClientException
-
-    original = backend_cls.register_task_definition
-
-    def register_task_definition(self: Any, family: str, container_definitions: list, *args: Any, **kwargs: Any):
-        compat = kwargs.get("requires_compatibilities") or []
-        if "FARGATE" in compat:
-            problem = fargate_problem(kwargs.get("cpu"), kwargs.get("memory"), kwargs.get("network_mode"),
-                                      kwargs.get("runtime_platform")) or containment.registration_problem(
-                container_definitions, kwargs.get("volumes"), kwargs.get("ipc_mode"), kwargs.get("pid_mode"))
-            if problem:
-                raise EcsClientException(problem)
-        td = original(self, family, container_definitions, *args, **kwargs)
-        td.registered_at = clock.now()
-        return td
-
-    def describe_task_definition(self: Any, task_definition_str: str) -> Any:
-        """A family without a revision means its latest ACTIVE revision (moto takes the latest of any status)."""
-        from moto.ecs.exceptions import TaskDefinitionNotFoundException
-
-        name = task_definition_str.split("/")[-1]
-        if ":" in name:
-            return original_describe(self, task_definition_str)
-        active = [r for r, td in self.task_definitions.get(name, {}).items() if td.status == "ACTIVE"]
-        if not active:
-            raise TaskDefinitionNotFoundException()
-        return self.task_definitions[name][max(active)]
-
-    original_describe = backend_cls.describe_task_definition
-    backend_cls.register_task_definition = register_task_definition
-    backend_cls.describe_task_definition = describe_task_definition
-
-
-def _patch_resources(backend_cls: type) -> None:
-    """A container without ``memory`` (valid on Fargate) must not crash the resource arithmetic."""
-
-    def _calculate_task_resource_requirements(task_definition: Any) -> dict[str, Any]:
-        requirements: dict[str, Any] = {"CPU": 0, "MEMORY": 0, "PORTS": [], "PORTS_UDP": []}
-        for container in task_definition.container_definitions:
-            requirements["CPU"] += int(container.get("cpu", container.get("Cpu", 0)) or 0)
-            memory = (container.get("memory") or container.get("Memory") or container.get("memoryReservation")
-                      or container.get("MemoryReservation") or 0)
-            requirements["MEMORY"] += int(memory)
-            for mapping in container.get("portMappings", container.get("PortMappings", [])) or []:
-                port = mapping.get("hostPort", mapping.get("HostPort"))
-                if port is not None:
-                    requirements["PORTS"].append(port)
-        return requirements
-
-    backend_cls._calculate_task_resource_requirements = staticmethod(_calculate_task_resource_requirements)
+# -- the fixes, as subclasses (installed by emulator.extensions) --------------------------------------
 
 
 def _default_security_groups(backend: Any, networking: dict | None) -> dict | None:
@@ -489,18 +463,57 @@ def _default_security_groups(backend: Any, networking: dict | None) -> dict | No
     return {**networking, "awsvpcConfiguration": config}
 
 
-def _patch_run_task(backend_cls: type) -> None:
-    from moto.ecs.exceptions import EcsClientException, InvalidParameterException
+def _find_tasks(backend: Any, arn: str) -> list:
+    return [t for tasks in backend.tasks.values() for a, t in tasks.items() if a == arn]
 
-    original = backend_cls.run_task
 
-    def run_task(self: Any, cluster_str: str, task_definition_str: str, count: int, overrides: Any,
-                 started_by: str, tags: Any, launch_type: str | None, networking_configuration: Any = None,
-                 group: str | None = None, platform_version: str | None = None,
-                 capacity_provider_strategy: Any = None) -> list:
+class TasksBackend(EC2ContainerServiceBackend):
+    """Task definitions validated as Fargate does, RunTask that works, tasks whose state is their executor's."""
+
+    def register_task_definition(self, family: str, container_definitions: list, *args: Any, **kwargs: Any) -> Any:
+        compat = kwargs.get("requires_compatibilities") or []
+        if "FARGATE" in compat:
+            problem = fargate_problem(kwargs.get("cpu"), kwargs.get("memory"), kwargs.get("network_mode"),
+                                      kwargs.get("runtime_platform")) or containment.registration_problem(
+                container_definitions, kwargs.get("volumes"), kwargs.get("ipc_mode"), kwargs.get("pid_mode"))
+            if problem:
+                raise EcsClientException(problem)
+        td = super().register_task_definition(family, container_definitions, *args, **kwargs)
+        td.registered_at = clock.now()
+        return td
+
+    def describe_task_definition(self, task_definition_str: str) -> Any:
+        """A family without a revision means its latest ACTIVE revision (moto takes the latest of any status)."""
+        name = task_definition_str.split("/")[-1]
+        if ":" in name:
+            return super().describe_task_definition(task_definition_str)
+        active = [r for r, td in self.task_definitions.get(name, {}).items() if td.status == "ACTIVE"]
+        if not active:
+            raise TaskDefinitionNotFoundException()
+        return self.task_definitions[name][max(active)]
+
+    @staticmethod
+    def _calculate_task_resource_requirements(task_definition: Any) -> dict[str, Any]:
+        """A container without ``memory`` (valid on Fargate) must not crash the resource arithmetic."""
+        requirements: dict[str, Any] = {"CPU": 0, "MEMORY": 0, "PORTS": [], "PORTS_UDP": []}
+        for container in task_definition.container_definitions:
+            requirements["CPU"] += int(container.get("cpu", container.get("Cpu", 0)) or 0)
+            memory = (container.get("memory") or container.get("Memory") or container.get("memoryReservation")
+                      or container.get("MemoryReservation") or 0)
+            requirements["MEMORY"] += int(memory)
+            for mapping in container.get("portMappings", container.get("PortMappings", [])) or []:
+                port = mapping.get("hostPort", mapping.get("HostPort"))
+                if port is not None:
+                    requirements["PORTS"].append(port)
+        return requirements
+
+    def run_task(self, cluster_str: str, task_definition_str: str, count: int, overrides: Any, started_by: str,
+                 tags: Any, launch_type: str | None, networking_configuration: Any = None, group: str | None = None,
+                 platform_version: str | None = None, capacity_provider_strategy: Any = None, *,
+                 client_token: str | None = None, propagate_tags: str | None = None) -> list:
+        """moto's RunTask, checked first as ECS checks it, idempotent by ``client_token``, then launched."""
         with _lock:
-            token = getattr(_local, "client_token", None)
-            key = (self.account_id, self.region_name, token) if token else None
+            key = (self.account_id, self.region_name, client_token) if client_token else None
             if key and key in _tokens:
                 return [t for arn in _tokens[key] for t in _find_tasks(self, arn)]
             td = self.describe_task_definition(task_definition_str)
@@ -523,11 +536,11 @@ def _patch_run_task(backend_cls: type) -> None:
             if count is not None and not 1 <= int(count) <= 10:
                 raise EcsClientException("count must be between 1 and 10.")
             networking = _default_security_groups(self, networking_configuration)
-            if getattr(_local, "propagate_tags", None) == "TASK_DEFINITION" and td.tags:
+            if propagate_tags == "TASK_DEFINITION" and td.tags:
                 given = {t["key"] for t in tags or []}
                 tags = [*(tags or []), *[t for t in td.tags if t["key"] not in given]]
-            tasks = original(self, cluster_str, task_definition_str, count, overrides, started_by, tags,
-                             launch_type, networking, group, platform_version, capacity_provider_strategy)
+            tasks = super().run_task(cluster_str, task_definition_str, count, overrides, started_by, tags,
+                                     launch_type, networking, group, platform_version, capacity_provider_strategy)
             for task in tasks:
                 if task.launch_type == "FARGATE" or task.capacity_provider_name in FARGATE_PROVIDERS:
                     _enrich(self, task, td, networking)
@@ -535,20 +548,7 @@ def _patch_run_task(backend_cls: type) -> None:
                 _tokens[key] = [t.task_arn for t in tasks]
             return tasks
 
-    backend_cls.run_task = run_task
-
-
-def _find_tasks(backend: Any, arn: str) -> list:
-    return [t for tasks in backend.tasks.values() for a, t in tasks.items() if a == arn]
-
-
-def _patch_describe_list_stop(backend_cls: type) -> None:
-    from moto.ecs.exceptions import InvalidParameterException
-
-    original_list = backend_cls.list_tasks
-    original_stop = backend_cls.stop_task
-
-    def describe_tasks(self: Any, cluster_str: str, tasks: list[str]) -> list:
+    def describe_tasks(self, cluster_str: str, tasks: list[str]) -> list:
         cluster = self._get_cluster(cluster_str)
         if not tasks:
             raise InvalidParameterException("Tasks cannot be empty.")
@@ -563,107 +563,90 @@ def _patch_describe_list_stop(backend_cls: type) -> None:
                     found.append(task)
         return found
 
-    def list_tasks(self: Any, cluster_str: str | None = None, container_instance: str | None = None,
+    def list_tasks(self, cluster_str: str | None = None, container_instance: str | None = None,
                    family: str | None = None, started_by: str | None = None, service_name: str | None = None,
-                   desiredStatus: str | None = None) -> list:
+                   desiredStatus: str | None = None) -> list:  # noqa: N803 - moto's parameter name
+        """Every task brought up to date first; ``serviceName`` filters (moto ignores it)."""
         with _lock:
             for cluster_tasks in self.tasks.values():
                 for task in cluster_tasks.values():
                     sync(task)
-            if desiredStatus is None:
-                desiredStatus = getattr(_local, "default_desired_status", None)
-            found = original_list(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
+            found = super().list_tasks(cluster_str, container_instance, family, started_by, None, desiredStatus)
         if service_name:
             found = [t for t in found if t.group == f"service:{service_name.split('/')[-1]}"]
         return found
 
-    def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
+    def stop_task(self, cluster_str: str, task_str: str, reason: str) -> Any:
         cluster = self._get_cluster(cluster_str)
         task_id = task_str.split("/")[-1]
         with _lock:
             task = next((t for t in self.tasks.get(cluster.name, {}).values() if t.id == task_id), None)
-            if task is None or "_lab_status" not in task.__dict__:
-                return original_stop(self, cluster_str, task_str, reason)
+            record = LAUNCHED.get(task_id) if task is not None else None
+            if record is None:
+                return super().stop_task(cluster_str, task_str, reason)
             sync(task)
-            if not task._lab_final:
-                if not task._lab_failed:
+            if not record.final:
+                if not record.failed:
                     executor().stop(task.id, reason or "Task stopped by user", "UserInitiated")
                 task.desired_status = "STOPPED"
                 sync(task)
             return task
 
-    backend_cls.describe_tasks = describe_tasks
-    backend_cls.list_tasks = list_tasks
-    backend_cls.stop_task = stop_task
+
+class TasksResponse(EC2ContainerServiceResponse):
+    """RunTask's ``clientToken`` and ``propagateTags`` reach the backend; ListTasks lists RUNNING by default."""
+
+    def run_task(self) -> Any:
+        from moto.core.responses import ActionResult
+
+        tasks = self.ecs_backend.run_task(
+            self._get_param("cluster", "default"), self._get_param("taskDefinition"), self._get_int_param("count", 1),
+            self._get_param("overrides"), self._get_param("startedBy"), self._get_param("tags"),
+            self._get_param("launchType"), self._get_param("networkConfiguration"), self._get_param("group"),
+            self._get_param("platformVersion"), self._get_param("capacityProviderStrategy"),
+            client_token=self._get_param("clientToken"), propagate_tags=self._get_param("propagateTags"))
+        return ActionResult({"tasks": tasks, "failures": []})
+
+    def list_tasks(self) -> Any:
+        from moto.core.responses import ActionResult
+
+        tasks = self.ecs_backend.list_tasks(
+            self._get_param("cluster", "default"), self._get_param("containerInstance"), self._get_param("family"),
+            self._get_param("startedBy"), self._get_param("serviceName"),
+            self._get_param("desiredStatus") or "RUNNING")  # ECS's default; moto lists every status
+        return ActionResult({"taskArns": [t.task_arn for t in tasks]})
 
 
-def _patch_last_status() -> None:
-    """A launched task's lastStatus is the executor's, not moto's one-step-per-call state machine."""
-    from moto.ecs import models
-
-    original = models.Task.last_status
-
-    def get(self: Any) -> str:
-        lab = self.__dict__.get("_lab_status")
-        return lab if lab is not None else original.fget(self)
-
-    def set_(self: Any, value: str) -> None:
-        if "_lab_status" in self.__dict__:
-            self._lab_status = value
-        else:
-            original.fset(self, value)
-
-    models.Task.last_status = property(get, set_)
-
-
-def _patch_responses() -> None:
-    """RunTask's ``clientToken`` and ``propagateTags``, ListTasks' default filter: to the backend via a thread-local."""
-    from moto.ecs.responses import EC2ContainerServiceResponse
-
-    original_run = EC2ContainerServiceResponse.run_task
-    original_list = EC2ContainerServiceResponse.list_tasks
-
-    def run_task(self: Any) -> Any:
-        _local.client_token = self._get_param("clientToken")
-        _local.propagate_tags = self._get_param("propagateTags")
-        try:
-            return original_run(self)
-        finally:
-            _local.client_token = None
-            _local.propagate_tags = None
-
-    def list_tasks(self: Any) -> Any:
-        _local.default_desired_status = "RUNNING"
-        try:
-            return original_list(self)
-        finally:
-            _local.default_desired_status = None
-
-    EC2ContainerServiceResponse.run_task = run_task
-    EC2ContainerServiceResponse.list_tasks = list_tasks
-
-
-def _patch_logs_reads() -> None:
+class SyncedLogsBackend(LogsBackend):
     """Reading a log stream first brings every live task up to date, so its log lines are there."""
-    from moto.logs.models import LogsBackend
 
-    def synced(original: Any) -> Any:
-        def read(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with _lock:
-                for task in list(_live.values()):
-                    sync(task)
-            return original(self, *args, **kwargs)
+    def get_log_events(self, *args: Any, **kwargs: Any) -> Any:
+        _sync_live()
+        return super().get_log_events(*args, **kwargs)
 
-        return read
+    def filter_log_events(self, *args: Any, **kwargs: Any) -> Any:
+        _sync_live()
+        return super().filter_log_events(*args, **kwargs)
 
-    LogsBackend.get_log_events = synced(LogsBackend.get_log_events)
-    LogsBackend.filter_log_events = synced(LogsBackend.filter_log_events)
+
+def _sync_live() -> None:
+    with _lock:
+        for task in list(_live.values()):
+            sync(task)
+
+
+def hold_task_states() -> None:
+    """moto moves a task one state per DescribeTasks; here a task's state is set, never advanced by a read."""
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition("ecs::task", {"progression": "manual", "times": 2**62})
 
 
 def _reset() -> None:
     with _lock:
         _tokens.clear()
         _live.clear()
+        LAUNCHED.clear()
         current = _executor.get("current")
         if current is not None:
             current.cleanup()
@@ -671,17 +654,3 @@ def _reset() -> None:
 
 def _shutdown() -> None:
     _reset()
-
-
-def apply() -> None:
-    from moto.ecs.models import EC2ContainerServiceBackend
-
-    _patch_register(EC2ContainerServiceBackend)
-    _patch_resources(EC2ContainerServiceBackend)
-    _patch_run_task(EC2ContainerServiceBackend)
-    _patch_describe_list_stop(EC2ContainerServiceBackend)
-    _patch_last_status()
-    _patch_responses()
-    _patch_logs_reads()
-    hooks.ON_RESET.append(_reset)
-    hooks.ON_SHUTDOWN.append(_shutdown)

@@ -44,8 +44,9 @@ def _forgetting(original: Any) -> Any:
     return call
 
 
-def apply() -> None:
-    from moto.ecs.models import EC2ContainerServiceBackend
+def forget_stopped_after_an_hour() -> None:
+    """Wrap the task backend's DescribeTasks and ListTasks (``emulator.extensions`` lists this model patch)."""
+    from emulator.fidelity.ecs import TasksBackend
 
-    EC2ContainerServiceBackend.describe_tasks = _forgetting(EC2ContainerServiceBackend.describe_tasks)
-    EC2ContainerServiceBackend.list_tasks = _forgetting(EC2ContainerServiceBackend.list_tasks)
+    TasksBackend.describe_tasks = _forgetting(TasksBackend.describe_tasks)
+    TasksBackend.list_tasks = _forgetting(TasksBackend.list_tasks)

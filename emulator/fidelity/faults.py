@@ -17,10 +17,11 @@ class _ThroughTheServer:
 SKIP_KEY = "fargate_lab.faults.done"
 
 
-def apply() -> None:
+def middleware_for_settings():  # noqa: ANN201 - a WSGI middleware, or None
+    """The fault injector as a middleware when the server was started with faults, else None."""
     spec = parse_spec(settings.current().faults)
     if not spec.active:
-        return
+        return None
     injector = FaultInjector(spec, app=_ThroughTheServer())
     hooks.CONFIG["fault_counts"] = injector.counts
 
@@ -29,4 +30,4 @@ def apply() -> None:
             return None
         return injector(environ, start_response)
 
-    hooks.MIDDLEWARE.insert(0, middleware)  # before any other fix, as the network would be
+    return middleware

@@ -1,7 +1,7 @@
 """AWS managed policies the suite attaches exist, as in every AWS account.
 
 moto loads none unless MOTO_IAM_LOAD_MANAGED_POLICIES is set (and then all of them,
-which is slow); this loads the few the suite uses, in every IAM backend.
+which is slow); ``ManagedPoliciesBackend`` loads the few the suite uses, in every IAM backend.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from typing import Any
+
+from moto.iam.models import AWSManagedPolicy, IAMBackend
 
 #: The AWS managed policies the suite may attach (by name).
 SUITE_POLICIES = ("AmazonECSTaskExecutionRolePolicy", "AmazonEC2ContainerRegistryReadOnly", "CloudWatchLogsFullAccess")
@@ -22,16 +24,12 @@ def _policy_data() -> dict[str, Any]:
     return {name: everything[name] for name in SUITE_POLICIES if name in everything}
 
 
-def apply() -> None:
-    from moto.iam.models import AWSManagedPolicy, IAMBackend
+class ManagedPoliciesBackend(IAMBackend):
+    """Every IAM backend starts with the AWS managed policies the suite attaches."""
 
-    original = IAMBackend._init_aws_policies
-
-    def _init_aws_policies(self: Any) -> list:
-        policies = original(self)
+    def _init_aws_policies(self) -> list:
+        policies = super()._init_aws_policies()
         known = {p.name for p in policies}
         policies += [AWSManagedPolicy.from_data(name, self.account_id, self.region_name, data)
                      for name, data in _policy_data().items() if name not in known]
         return policies
-
-    IAMBackend._init_aws_policies = _init_aws_policies

@@ -1,5 +1,5 @@
 """Installs the wire layers of emulator.paging (AWS's page sizes, tokens, list limits) and emulator.ecs_rules
-(ECS's request rules moto does not apply), in front of moto."""
+(ECS's request rules moto does not apply), in front of moto; ``emulator.extensions`` lists them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,6 @@ from emulator.ecs_rules import EcsRulesLayer
 from emulator.paging import PagingLayer
 
 
-def apply() -> None:
-    hooks.MIDDLEWARE.append(EcsRulesLayer())
-    hooks.MIDDLEWARE.append(PagingLayer(lambda: hooks.CONFIG["app"].moto_app))
+def layers() -> list:
+    """ECS's request rules, then paging: the order a request meets them."""
+    return [EcsRulesLayer(), PagingLayer(lambda: hooks.CONFIG["app"].moto_app)]

@@ -22,7 +22,6 @@ from urllib.parse import parse_qs
 from moto.core.exceptions import ServiceException
 from werkzeug.wsgi import get_input_stream
 
-from emulator import hooks
 from emulator.fidelity import ecr as store
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
@@ -265,7 +264,3 @@ def _put_manifest(environ: dict, repository, name: str, reference: str) -> Reply
     digest = image.get_image_digest()
     return Reply("201 Created", [("Location", f"/v2/{name}/manifests/{digest}"), ("Docker-Content-Digest", digest),
                                  ("Content-Length", "0")])
-
-
-def apply() -> None:
-    hooks.MIDDLEWARE.append(middleware)

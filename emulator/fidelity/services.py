@@ -15,6 +15,10 @@ service events with ECS's wording; launches of a deployment whose tasks keep fai
 as ECS throttles them. The deployment circuit breaker fails a deployment after
 ``min(200, max(3, ceil(0.5 * desiredCount)))`` failed tasks and, with rollback on, starts a new
 deployment of the last COMPLETED task definition. DeleteService drains (DRAINING, then INACTIVE).
+CreateService keeps its ``capacityProviderStrategy`` (moto drops it and shows ``launchType: EC2``).
+
+The fixes are ``ServicesBackend`` and ``ServicesResponse``, installed by ``emulator.extensions``; what the
+scheduler knows of a service (``Scheduled``) lives in ``SCHEDULED``, by service ARN, beside moto's service.
 
 Runs inside the embedded backend's server process.
 """
@@ -28,7 +32,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator import clock, hooks
+from moto.core.responses import ActionResult
+from moto.ecs.exceptions import EcsClientException, InvalidParameterException
+
+from emulator import clock
 from emulator.fidelity import ecs
 
 log = logging.getLogger("emulator.fidelity.services")
@@ -69,6 +76,19 @@ def restart_delay(failed: int) -> float:
 
 
 _runs: dict[str, _Run] = {}
+
+
+@dataclass
+class Scheduled:
+    """What the scheduler knows of a service it runs (moto's service holds what the API shows)."""
+
+    completed: str | None = None  # the task definition of the last COMPLETED deployment
+    steady: bool = False  # "has reached a steady state" was said for the current state
+    client_token: str | None = None  # CreateService's clientToken
+
+
+#: Every service the scheduler runs, by service ARN.
+SCHEDULED: dict[str, Scheduled] = {}
 
 
 def failure_threshold(desired: int) -> int:
@@ -124,7 +144,7 @@ def new_deployment(service: Any, task_definition: str) -> dict:
 
 def adopt(backend: Any, service: Any, configuration: dict | None, managed_tags: bool) -> None:
     """Take a new moto service over: ECS's fields, no tasks yet, one IN_PROGRESS deployment."""
-    service._lab = True
+    SCHEDULED[service.arn] = Scheduled()
     service.deployment_configuration = deployment_configuration(configuration)
     service.enable_ecs_managed_tags = bool(managed_tags)
     service.created_at = clock.now()
@@ -134,7 +154,6 @@ def adopt(backend: Any, service: Any, configuration: dict | None, managed_tags: 
     service.pending_count = 0
     service.events = []
     service.deployments = []
-    service._lab_completed = None  # the task definition of the last COMPLETED deployment
     new_deployment(service, service.task_definition)
 
 
@@ -156,7 +175,7 @@ def _service_tasks(backend: Any, service: Any) -> list:
 
 
 def _launched(task: Any) -> bool:
-    return "_lab_status" in task.__dict__
+    return ecs.launched(task) is not None
 
 
 def _live(task: Any) -> bool:
@@ -187,7 +206,8 @@ def _stop_task(service: Any, task: Any, reason: str) -> None:
     run = _runs.get(task.started_by)
     if run is not None:
         run.by_scheduler.add(task.id)
-    if not task._lab_final and not task._lab_failed:
+    record = ecs.launched(task)
+    if record is not None and not record.final and not record.failed:
         ecs.executor().stop(task.id, reason, "ServiceSchedulerInitiated")
     task.desired_status = "STOPPED"
     ecs.sync(task)
@@ -289,7 +309,7 @@ def _circuit_breaker(service: Any, primary: dict) -> None:
     primary["rolloutState"] = "FAILED"
     primary["updatedAt"] = clock.now()
     add_event(service, f"(deployment {primary['id']}) deployment failed: tasks failed to start.")
-    target = service._lab_completed
+    target = SCHEDULED[service.arn].completed
     if breaker["rollback"] and target and target != primary["taskDefinition"]:
         rollback = new_deployment(service, target)
         primary["rolloutStateReason"] = f"ECS deployment circuit breaker: rolling back to deploymentId {rollback['id']}."
@@ -300,7 +320,7 @@ def _circuit_breaker(service: Any, primary: dict) -> None:
 
 def reconcile(backend: Any, service: Any) -> None:
     """One scheduler pass over ``service`` (call with ecs._lock held)."""
-    if not getattr(service, "_lab", False) or service.status == "INACTIVE":
+    if service.arn not in SCHEDULED or service.status == "INACTIVE":
         return
     tasks = [t for t in _service_tasks(backend, service) if _launched(t)]
     for task in tasks:
@@ -385,12 +405,13 @@ def _finish(service: Any, draining: bool) -> None:
         primary["rolloutState"] = "COMPLETED"
         primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
         primary["updatedAt"] = clock.now()
-        service._lab_completed = primary["taskDefinition"]
+        SCHEDULED[service.arn].completed = primary["taskDefinition"]
         add_event(service, f"(deployment {primary['id']}) deployment completed.")
     steady = done and primary["rolloutState"] == "COMPLETED"
-    if steady and not getattr(service, "_lab_steady", False):
+    record = SCHEDULED[service.arn]
+    if steady and not record.steady:
         add_event(service, "has reached a steady state.")
-    service._lab_steady = steady
+    record.steady = steady
 
 
 def tick() -> None:
@@ -425,18 +446,13 @@ def ensure_scheduler() -> None:
     thread.start()
 
 
-# -- the patches ---------------------------------------------------------------------------------------
+# -- the fixes, as subclasses (installed by emulator.extensions) --------------------------------------
 
 
-def _patch_backend(backend_cls: type) -> None:
-    from moto.ecs.exceptions import InvalidParameterException
+class ServicesBackend(ecs.TasksBackend):
+    """CreateService that checks as ECS does, DeleteService that drains, DescribeServices that reconciles."""
 
-    original_create = backend_cls.create_service
-    original_delete = backend_cls.delete_service
-    original_list = backend_cls.list_services
-    original_describe = backend_cls.describe_services
-
-    def create_service(self: Any, cluster_str: str, service_name: str, desired_count: int, *args: Any,
+    def create_service(self, cluster_str: str, service_name: str, desired_count: int, *args: Any,
                        **kwargs: Any) -> Any:
         with ecs._lock:
             cluster = self._get_cluster(cluster_str)
@@ -451,48 +467,66 @@ def _patch_backend(backend_cls: type) -> None:
                 if td.network_mode == "awsvpc" and not kwargs.get("network_configuration"):
                     raise InvalidParameterException(
                         "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
-            service = original_create(self, cluster_str, service_name, desired_count, *args, **kwargs)
+            service = super().create_service(cluster_str, service_name, desired_count, *args, **kwargs)
             if task_definition:
                 service.task_definition = self.describe_task_definition(task_definition).arn
             return service
 
-    def delete_service(self: Any, cluster_name: str, service_name: str, force: bool) -> Any:
+    def delete_service(self, cluster_name: str, service_name: str, force: bool) -> Any:
         with ecs._lock:
-            service = original_delete(self, cluster_name, service_name, force)
-            if getattr(service, "_lab", False):
+            service = super().delete_service(cluster_name, service_name, force)
+            if service.arn in SCHEDULED:
                 service.status = "DRAINING"
                 service.desired_count = 0
                 reconcile(self, service)
             return service
 
-    def list_services(self: Any, *args: Any, **kwargs: Any) -> list[str]:
-        arns = original_list(self, *args, **kwargs)
+    def list_services(self, *args: Any, **kwargs: Any) -> list[str]:
+        arns = super().list_services(*args, **kwargs)
         inactive = {s.arn for s in self.services.values() if s.status == "INACTIVE"}
         return [a for a in arns if a not in inactive]
 
-    def describe_services(self: Any, cluster_str: str, names: list[str]) -> Any:
+    def describe_services(self, cluster_str: str, names: list[str]) -> Any:
         with ecs._lock:
-            found, failures = original_describe(self, cluster_str, names)
+            found, failures = super().describe_services(cluster_str, names)
             for service in found:
                 reconcile(self, service)
             return found, failures
 
-    backend_cls.create_service = create_service
-    backend_cls.delete_service = delete_service
-    backend_cls.list_services = list_services
-    backend_cls.describe_services = describe_services
+    def describe_clusters(self, *args: Any, **kwargs: Any) -> Any:
+        """The counts of what each cluster holds now (moto keeps what its EC2 placement last set)."""
+        clusters, failures = super().describe_clusters(*args, **kwargs)
+        for cluster in clusters:
+            _count_cluster(self, cluster)
+        return clusters, failures
+
+
+#: The task states ECS counts as pending in a cluster's ``pendingTasksCount``.
+PENDING_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
+
+
+def _count_cluster(backend: Any, cluster: Any) -> None:
+    with ecs._lock:
+        tasks = list(backend.tasks.get(cluster.name, {}).values())
+        for task in tasks:
+            ecs.sync(task)
+        statuses = [task.last_status for task in tasks]
+    cluster.running_tasks_count = statuses.count("RUNNING")
+    cluster.pending_tasks_count = sum(statuses.count(s) for s in PENDING_STATES)
+    cluster.active_services_count = sum(
+        1 for service in backend.services.values()
+        if service.cluster_name == cluster.name and service.status == "ACTIVE"
+    )
 
 
 def update_service(backend: Any, cluster_str: str, name: str, params: dict) -> Any:
     """UpdateService as ECS does it: a new deployment only when the task definition, the network, the platform
     version change, or ``forceNewDeployment``; a desired count alone changes the PRIMARY deployment's target."""
-    from moto.ecs.exceptions import EcsClientException
-
     with ecs._lock:
         service = backend._get_service(cluster_str, name.split("/")[-1])
         if service.status != "ACTIVE":
             raise EcsClientException("Service was not ACTIVE.")  # ServiceNotActiveException on ECS
-        if not getattr(service, "_lab", False):
+        if service.arn not in SCHEDULED:
             adopt(backend, service, None, False)
         changed = bool(params.get("forceNewDeployment"))
         if params.get("taskDefinition"):
@@ -521,13 +555,11 @@ def update_service(backend: Any, cluster_str: str, name: str, params: dict) -> A
         return service
 
 
-def _patch_responses() -> None:
-    from moto.core.responses import ActionResult
-    from moto.ecs.responses import EC2ContainerServiceResponse
+class ServicesResponse(ecs.TasksResponse):
+    """CreateService by ``clientToken``, with its capacity provider strategy, handed to the scheduler;
+    UpdateService as ECS does it."""
 
-    original_create = EC2ContainerServiceResponse.create_service
-
-    def create_service(self: Any) -> Any:
+    def create_service(self) -> Any:
         # ECS's clientToken: a retried CreateService (its answer lost) gets the service the first call created.
         token = self._get_param("clientToken")
         cluster, name = self._get_param("cluster", "default"), self._get_param("serviceName")
@@ -537,19 +569,24 @@ def _patch_responses() -> None:
             except Exception:  # noqa: BLE001 - no such service (or cluster): create it below, or fail there
                 existing = None
             if existing is not None and existing.status != "INACTIVE" and \
-                    getattr(existing, "_lab_client_token", None) == token:
+                    SCHEDULED.get(existing.arn, Scheduled()).client_token == token:
                 return ActionResult({"service": existing})
-        answer = original_create(self)
+        answer = super().create_service()
         service = self.ecs_backend._get_service(cluster, name)
-        service._lab_client_token = token
+        strategy = self._get_param("capacityProviderStrategy")
+        if strategy:  # ECS shows the strategy, and no launch type unless one was given
+            service.capacity_provider_strategy = strategy
+            if not self._get_param("launchType"):
+                service.launch_type = None
         with ecs._lock:
             adopt(self.ecs_backend, service, self._get_param("deploymentConfiguration"),
                   self._get_param("enableECSManagedTags") or False)
+            SCHEDULED[service.arn].client_token = token
             reconcile(self.ecs_backend, service)
         ensure_scheduler()
         return answer
 
-    def update_service_response(self: Any) -> Any:
+    def update_service(self) -> Any:
         params = {k: self._get_param(k) for k in (
             "taskDefinition", "desiredCount", "forceNewDeployment", "networkConfiguration", "platformVersion",
             "deploymentConfiguration", "enableECSManagedTags", "propagateTags")}
@@ -558,31 +595,14 @@ def _patch_responses() -> None:
         ensure_scheduler()
         return ActionResult({"service": service})
 
-    EC2ContainerServiceResponse.create_service = create_service
-    EC2ContainerServiceResponse.update_service = update_service_response
-
 
 def _reset() -> None:
     """Before the executor and moto forget everything: no scheduler pass may start tasks for the old services."""
-    from moto.ecs.models import ecs_backends
-
     with ecs._lock:
-        for account in list(dict.values(ecs_backends)):
-            for backend in list(dict.values(account)):
-                for service in backend.services.values():
-                    service._lab = False
+        SCHEDULED.clear()
         _runs.clear()
 
 
 def _shutdown() -> None:
     _stop.set()
     _reset()
-
-
-def apply() -> None:
-    from moto.ecs.models import EC2ContainerServiceBackend
-
-    _patch_backend(EC2ContainerServiceBackend)
-    _patch_responses()
-    hooks.ON_RESET.insert(0, _reset)  # before the executor removes containers: nothing new starts after it
-    hooks.ON_SHUTDOWN.insert(0, _shutdown)
