@@ -15,8 +15,19 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from emulator import CLOCK_PATH, HEALTH_PATH, HOST, RESET_PATH, SERVER_NAME, access, clock, extensions, hooks, settings
-from emulator import shapes
+from emulator import (
+    CLOCK_PATH,
+    HEALTH_PATH,
+    HOST,
+    RESET_PATH,
+    SERVER_NAME,
+    access,
+    clock,
+    extensions,
+    hooks,
+    settings,
+    shapes,
+)
 from emulator.settings import Settings
 
 log = logging.getLogger("emulator.server")
