@@ -101,10 +101,8 @@ def build_app(config: Settings) -> ControlApp:
     os.environ.setdefault("MOTO_PORT", str(config.port))
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from emulator.json_answers import JsonAnswers
-
     extensions.install()
-    app = ControlApp(JsonAnswers(DomainDispatcherApplication(create_backend_app)), config.port)
+    app = ControlApp(DomainDispatcherApplication(create_backend_app), config.port)
     hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
     return app
 

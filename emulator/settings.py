@@ -27,7 +27,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
                                  "127.0.0.1:PORT"),
     "FARGATE_LAB_ECR_PASSWORD": ("the password inside ECR authorization tokens", "random per server"),
     "FARGATE_LAB_CHECK_SHAPES": ("a file: every answer is checked against botocore's model, mismatches appended "
-                                 "there (the test suite sets it)", "none (not checked)"),
+                                 "there (`1` under pytest: a fresh file)", "none (not checked)"),
 }
 
 

@@ -9,8 +9,6 @@ import json
 from emulator.faults import Call
 from emulator.json_answers import without_nulls
 from emulator.shapes import check_answer
-from helpers import local
-from helpers.session import LabSession
 
 ECS = Call("ecs", "DescribeTasks", "json", 1)
 
@@ -49,13 +47,3 @@ def test_query_answers_are_checked_as_botocore_parses_them():
 
 def test_nulls_are_left_out():
     assert without_nulls({"a": None, "b": [{"c": None, "d": 1}], "e": {"f": None}}) == {"b": [{"d": 1}], "e": {}}
-
-
-def test_list_secrets_answers_as_secrets_manager_does(simulated_backend):
-    local.reset(simulated_backend.port)
-    session = LabSession(backend="local", endpoint_url=simulated_backend.url, region_name="us-east-1",
-                         **local.CREDENTIALS)
-    secrets = session.client("secretsmanager")
-    secrets.create_secret(Name="shape", SecretString="x")
-    (entry,) = secrets.list_secrets()["SecretList"]
-    assert "SecretVersionsToStages" in entry and "KmsKeyId" not in entry
