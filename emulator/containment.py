@@ -5,7 +5,8 @@ adds no capability but ``SYS_PTRACE`` to Docker's default set. The embedded back
 engine, which is root, so it holds the same line twice: RegisterTaskDefinition refuses such a Fargate task
 definition with ECS's ClientException (``registration_problem``), and the Docker runtime checks every
 container's create arguments before the engine sees them (``check_create``), whatever the task definition's
-compatibilities. Ports are published on 127.0.0.1 only.
+compatibilities. Ports are published on 127.0.0.1 only. The ipcMode and pidMode messages are ECS's own; the
+others say the same in ECS's style (AWS does not document their exact wording).
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-security-considerations.html
 https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_KernelCapabilities.html
 """

@@ -318,6 +318,7 @@ class DockerExecutor:
         labels = {LABEL_PORT: self.port, LABEL_TASK: run.request.task_id}
         owner_mode: str | None = None
         if len(plans) > 1 and self._pause_image():
+            containment.check_create("pause", {"ports": ports})
             pause = self.client.containers.create(
                 pause_image.PAUSE_IMAGE, name=f"fargate-lab-{self.port}-{run.request.task_id}-pause",
                 labels={**labels, LABEL_ROLE: "pause"}, ports=ports, mem_limit="8m",

@@ -23,6 +23,7 @@ from emulator import (
     SERVER_NAME,
     access,
     clock,
+    cur_export,
     extensions,
     hooks,
     settings,
@@ -102,6 +103,7 @@ def build_app(config: Settings) -> ControlApp:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     extensions.install()
+    cur_export.apply()  # the CUR 2.0 export of the emulator's task history (emulator/cur_export.py)
     app = ControlApp(DomainDispatcherApplication(create_backend_app), config.port)
     hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
     return app

@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import pandas as pd
 from botocore.exceptions import ClientError
-from tqdm.auto import tqdm
 
+from helpers import progress as progress_bars
 from helpers.cost import fargate_hourly_rate
 from helpers.display import megabytes
 from helpers.errors import CleanupIncomplete, InvalidParameter
@@ -455,7 +455,7 @@ def cleanup(session: boto3.Session, dry_run: bool = True, run_id: str | None = N
     if resources is None:
         resources = find(session, run_id, kinds, regions)
     rows = []
-    for resource in tqdm(resources, desc="cleanup", disable=not progress or dry_run or not resources):
+    for resource in progress_bars.bar(len(resources), desc="cleanup", disable=not progress or dry_run or not resources):
         action = "would delete" if dry_run else delete(session, resource)
         rows.append(dict(resource.row(), action=action))
     return pd.DataFrame(rows, columns=COLUMNS + ["action"])

@@ -334,3 +334,21 @@ def describe(result: pd.DataFrame) -> str:
     if result.attrs.get("note"):
         parts.append(result.attrs["note"])
     return "; ".join(p for p in parts if p)
+
+
+def reconcile(estimate: pd.DataFrame, billed: pd.DataFrame) -> pd.DataFrame:
+    """Per task: the estimate from events (``helpers.cost.price_tasks`` of the history) beside CUR's split cost,
+    the difference in USD and percent, and why they may differ."""
+    left = estimate[["task_arn", "cluster", "service", "spot", "billed_seconds", "cost_usd"]].rename(
+        columns={"cost_usd": "estimate_usd"})
+    right = billed[["task_arn", "split_cost_usd"]].rename(columns={"split_cost_usd": "billed_usd"})
+    both = left.merge(right, on="task_arn", how="outer")
+    both["difference_usd"] = both["estimate_usd"] - both["billed_usd"]
+    both["difference_pct"] = 100 * both["difference_usd"] / both["billed_usd"]
+    why = pd.Series("rounding of hourly usage amounts", index=both.index)
+    why = why.mask(both["billed_seconds"] <= 60, "minimum billing (one minute on Linux)")
+    why = why.mask(both["spot"].fillna(False).astype(bool), "Spot: the estimate's discount against the billed price")
+    why = why.mask(both["billed_usd"].isna(), "not billed yet (CUR is hours late on AWS)")
+    why = why.mask(both["estimate_usd"].isna(), "no events kept for it (ran before the history was set up)")
+    both["why"] = why
+    return both

@@ -25,9 +25,9 @@ from typing import Any
 import boto3
 import pandas as pd
 from botocore.exceptions import ClientError
-from tqdm.auto import tqdm
 
 from helpers import images
+from helpers import progress as progress_bars
 from helpers.errors import (
     DockerUnavailable,
     ImageNotFound,
@@ -335,7 +335,7 @@ class _Uploader:
         self.ecr, self.repository, self.plan = ecr, repository, plan
         self.sent: dict[str, int] = {}
         self.lock = threading.Lock()
-        self.bar = tqdm(total=0, unit="B", unit_scale=True, desc="uploading", disable=not progress)
+        self.bar = progress_bars.bar(0, unit="B", unit_scale=True, desc="uploading", disable=not progress)
 
     def run(self) -> dict[str, int]:
         available = _available(self.ecr, self.repository, self.plan.known_digests())
@@ -606,7 +606,7 @@ def _follow_push(stream: Iterable[dict], repository: str, uri: str, tag: str, im
     done: dict[str, int] = {}
     pushed, skipped = set(), set()
     digest = None
-    bar = tqdm(total=0, unit="B", unit_scale=True, desc="docker push", disable=not progress)
+    bar = progress_bars.bar(0, unit="B", unit_scale=True, desc="docker push", disable=not progress)
     try:
         for event in stream:
             if "error" in event:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-from tqdm.auto import tqdm
 
+from helpers import progress
 from helpers.fargate import INCLUDED_EPHEMERAL_GIB
 from helpers.tags import as_aws, suite_tags
 
@@ -168,7 +168,7 @@ def build_demo_fleet(session: boto3.Session, regions: list[str] | None = None,
     services, batches, where = plan(regions)
     started = stopped = 0
     sessions = {r: session.in_region(r) for r in set(where.values())}
-    with tqdm(total=len(where) + len(services) + len(batches) + 1, desc="demo fleet", leave=False) as bar:
+    with progress.bar(len(where) + len(services) + len(batches) + 1, desc="demo fleet") as bar:
         images = {r: image or sample_image.ensure_pushed(s, echo=lambda _: None) for r, s in sessions.items()}
         networks = {r: prereqs.network(s) for r, s in sessions.items()}
         fresh = {}

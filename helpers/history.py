@@ -194,7 +194,7 @@ def tasks_frame(stream: Iterable[dict], definitions: Any = None) -> pd.DataFrame
     for event in last_states(stream):
         detail = event["detail"]
         td: dict = {"runtimePlatform": _platform(detail)}
-        if definitions is not None and (not td["runtimePlatform"] or not detail.get("cpu")):
+        if definitions is not None and (len(td["runtimePlatform"]) < 2 or not detail.get("cpu")):
             try:
                 td = definitions.get(detail["taskDefinitionArn"])
             except ClientError:
@@ -224,3 +224,31 @@ class _RegionalDefinitions:
         if region not in self.regions:
             self.regions[region] = DefinitionCache(self.session.in_region(region).client("ecs"))
         return self.regions[region].get(arn)
+
+
+#: The demo's tasks: (family, cpu, memory, architecture, capacity, seconds it runs on the embedded backend).
+DEMO_TASKS = (("history-x86", "256", "512", "X86_64", "FARGATE", 20),
+              ("history-arm", "1024", "2048", "ARM64", "FARGATE_SPOT", 90),
+              ("history-batch", "512", "1024", "X86_64", "FARGATE", 45))
+
+
+def run_demo_tasks(session: boto3.Session, cluster: str = "fargate-lab-history") -> list[str]:
+    """Run the demo's one-off tasks to their end (after ``ensure_task_history``, so their events are kept);
+    tagged like everything the suite creates. Returns their ARNs."""
+    from helpers import prereqs, sample_image, tasks
+
+    prereqs.ensure_cluster(session, cluster)
+    image = sample_image.ensure_pushed(session)  # the lab's sample app (it exits 0 once its job is done)
+    role = prereqs.ensure_execution_role(session, allow_create=True)
+    ecs, arns = session.client("ecs"), []
+    for family, cpu, memory, arch, capacity, seconds in DEMO_TASKS:
+        ecs.register_task_definition(
+            family=family, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu=cpu, memory=memory,
+            runtimePlatform={"cpuArchitecture": arch, "operatingSystemFamily": "LINUX"},
+            executionRoleArn=role,
+            containerDefinitions=[{"name": "job", "image": image, "essential": True,
+                                   "environment": [{"name": "FARGATE_LAB_SIMULATED_SECONDS", "value": str(seconds)}]}],
+            tags=as_aws(suite_tags(), "key"))
+        arns += tasks.run_task(session, cluster, family, capacity=capacity, network=prereqs.network(session))
+    tasks.wait_for_tasks(session, cluster, arns, progress=False)
+    return arns

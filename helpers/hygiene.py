@@ -21,7 +21,7 @@ from pathlib import Path
 import boto3
 import pandas as pd
 
-#: Known values shorter than this are too common to scan for (the embedded backend's dummy key is "testing").
+#: Known values shorter than this are too common to scan for (a placeholder such as "testing").
 MIN_SECRET_LENGTH = 8
 
 PATTERNS: dict[str, re.Pattern[str]] = {

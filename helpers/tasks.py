@@ -274,14 +274,10 @@ def describe(session: Any, cluster: str, task_arns: Sequence[str],
 
 
 def _progress(total: int, show: bool):
-    """A text progress line on stdout: it refreshes live in Jupyter and a terminal, and an executed
-    notebook (papermill) keeps its last state, which a widget would not."""
-    import sys
+    """The wait's progress: live in Jupyter and a terminal; an executed notebook keeps its last state."""
+    from helpers import progress
 
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="tasks stopped", unit="task", disable=not show, leave=True, file=sys.stdout,
-                dynamic_ncols=False, ncols=100)
+    return progress.bar(total, desc="tasks stopped", unit="task", disable=not show)
 
 
 def _status_line(results: Sequence[TaskResult]) -> str:

@@ -47,6 +47,8 @@ def browser_lab(tmp_path_factory):
     env = lab_environment(state, backend_port)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # binder/start's `python`
     ARTIFACTS.mkdir(exist_ok=True)
+    patch = pytest.MonkeyPatch()  # the lab's backend keeps its key in the lab's state directory: ask it with that
+    patch.setenv("FARGATE_LAB_STATE_DIR", env["FARGATE_LAB_STATE_DIR"])
     try:
         # Launched as Binder launches it: binder/start starts the embedded backend, then execs JupyterLab.
         with jupyterlab(root, env, state, launcher=[str(root / "binder" / "start")]) as lab, chromium() as browser:
@@ -54,6 +56,7 @@ def browser_lab(tmp_path_factory):
             yield lab, browser
     finally:
         local.stop(backend_port)
+        patch.undo()
 
 
 def run_in_browser(browser_lab, notebook: str) -> list[CellView]:

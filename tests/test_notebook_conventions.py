@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -11,6 +12,12 @@ import pytest
 from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+#: Notebooks whose cells still carry logic, with why (each one's cells move into helpers, then it leaves this list).
+LOGIC_NOT_MOVED_YET = {
+    "04_cost_and_state.ipynb": "its rate table (a comprehension) and rightsizing (12 lines) are still in cells",
+}
+MAX_CELL_LINES = 10
+COMPREHENSIONS = (ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp)
 
 
 def load(path: Path) -> dict:
@@ -62,3 +69,15 @@ def test_logic_lives_in_helpers(path):
         assert "input(" not in text, "input() blocks papermill"
         assert not re.search(r"^\s*(def|class) ", text, re.M), f"{path.name}: define functions in helpers"
         assert len(text.splitlines()) <= 25, f"{path.name}: a code cell over 25 lines belongs in helpers"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name not in LOGIC_NOT_MOVED_YET], ids=lambda p: p.name)
+def test_code_cells_are_short_calls_without_comprehensions(path):
+    """A learner reads a few calls per cell; loops over data and hand-built tables belong in helpers."""
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] != "code" or "parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        text = source(cell)
+        assert len(text.splitlines()) <= MAX_CELL_LINES, f"{path.name}: over {MAX_CELL_LINES} lines:\n{text}"
+        assert not any(isinstance(node, COMPREHENSIONS) for node in ast.walk(ast.parse(text))), \
+            f"{path.name}: a comprehension in a cell belongs in helpers:\n{text}"

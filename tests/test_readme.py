@@ -48,3 +48,20 @@ def test_every_notebook_has_a_row_in_the_table():
     notebooks = {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
     assert not notebooks - rows, f"add a row to the README's notebook table for: {sorted(notebooks - rows)}"
     assert not rows - notebooks, f"the README's table lists notebooks that do not exist: {sorted(rows - notebooks)}"
+
+
+def test_headings_name_no_issue_numbers_and_there_is_one_cleanup_section():
+    headings = re.findall(r"^#+ (.+)$", README, re.M)
+    assert not [h for h in headings if re.search(r"\bissue\s*#?\d", h, re.I)], headings
+    assert len([h for h in headings if "cleanup" in h.lower()]) == 1, headings
+
+
+def test_nothing_points_at_a_guide_outside_the_repository():
+    files = [p for p in ROOT.rglob("*") if p.suffix in (".py", ".md", ".ipynb", ".toml", ".sh") and p.is_file()
+             and not {".venv", "runs", ".git", "node_modules"} & set(p.relative_to(ROOT).parts)]
+    offenders = [str(p.relative_to(ROOT)) for p in files if "GUIDE" + ".md" in p.read_text(errors="ignore")]
+    assert offenders == []
+
+
+def test_the_readme_does_not_say_services_tasks_are_not_started():
+    assert "does not start a service's tasks" not in README

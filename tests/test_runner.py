@@ -34,6 +34,7 @@ def test_parameters_reach_only_the_notebooks_that_declare_them(tmp_path, backend
     assert result.returncode == 0, result.stdout + result.stderr
     assert "greeting=bonjour sizes=[256, 512] type=list" in outputs(tmp_path / "a_params.ipynb")
     assert "other=1 has_greeting=False" in outputs(tmp_path / "b_other.ipynb")
+    assert "WARNING" not in result.stderr and "without encryption" not in result.stderr, result.stderr
     table = result.stdout
     assert "a_params.ipynb" in table and "b_other.ipynb" in table and table.count(" ok ") == 2
 

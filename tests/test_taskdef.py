@@ -11,7 +11,7 @@ from helpers.session import LabSession
 from helpers.tags import SUITE_TAG_KEY
 
 ROLE = "arn:aws:iam::123456789012:role/fargate-lab-task-execution"
-#: The table as the issue states it (GUIDE.md, AWS docs): CPU units to memory MiB.
+#: Fargate's task sizes as the AWS docs list them (Amazon ECS Developer Guide, task CPU and memory): CPU units to memory MiB.
 EXPECTED_SIZES = {
     256: [512, 1024, 2048],
     512: list(range(1024, 4097, 1024)),

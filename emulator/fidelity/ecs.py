@@ -31,7 +31,7 @@ from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.logs.models import LogsBackend
 
-from emulator import clock, containment, hooks, settings
+from emulator import clock, containment, ecs_events, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
 
 log = logging.getLogger("emulator.fidelity.ecs")
@@ -268,6 +268,7 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     task.last_status = "PROVISIONING"
     record = LAUNCHED[task.id] = Launched(task)
     _live[task.id] = task
+    ecs_events.task_changed(task, None)
 
     document = _task_definition_document(td)
     failure = _initialization_failure(task, document)
@@ -377,7 +378,7 @@ def sync(task: Any) -> None:
         except Exception:  # noqa: BLE001 - an executor's hiccup keeps the last state, DescribeTasks still answers
             log.exception("state of task %s failed", task.id)
             return
-    task.last_status = state.last_status
+    previous, task.last_status = task.last_status, state.last_status
     for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
                  "stopped_at", "stop_code", "stopped_reason"):
         setattr(task, name, getattr(state, name))
@@ -404,6 +405,8 @@ def sync(task: Any) -> None:
                 executor().forget(task.id)
             except Exception:  # noqa: BLE001 - leftovers are removed at reset/shutdown
                 log.exception("forget %s failed", task.id)
+    if previous != state.last_status:
+        ecs_events.task_changed(task, previous)  # EventBridge's task state change, the CUR record
 
 
 # -- Fargate validation (RegisterTaskDefinition) -----------------------------------------------------
@@ -615,6 +618,17 @@ class TasksResponse(EC2ContainerServiceResponse):
             self._get_param("startedBy"), self._get_param("serviceName"),
             self._get_param("desiredStatus") or "RUNNING")  # ECS's default; moto lists every status
         return ActionResult({"taskArns": [t.task_arn for t in tasks]})
+
+    def describe_tasks(self) -> Any:  # each task serialized once per state of it (moto: ~1 ms a task, every call)
+        from emulator.fidelity import ecs_task_answers
+
+        return ecs_task_answers.cached_answer(super().describe_tasks(), "TAGS" in (self._get_param("include") or []))
+
+    @staticmethod
+    def _enrich_response(headers: dict, body: Any) -> tuple[dict, Any]:  # no XML RequestId scan of a JSON body
+        from emulator.fidelity import ecs_task_answers
+
+        return ecs_task_answers.enrich_response(headers, body)
 
 
 class SyncedLogsBackend(LogsBackend):

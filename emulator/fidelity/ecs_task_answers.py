@@ -69,7 +69,7 @@ class TasksAnswer(ActionResult):
         return status, headers, "{" + ", ".join(parts) + "}"
 
 
-def _enrich_response(headers: dict, body: Any) -> tuple[dict, Any]:
+def enrich_response(headers: dict, body: Any) -> tuple[dict, Any]:
     from moto.core.responses import BaseResponse
 
     if isinstance(body, str) and "<RequestId>" not in body:  # JSON: moto's XML substitution has nothing to do
@@ -78,21 +78,18 @@ def _enrich_response(headers: dict, body: Any) -> tuple[dict, Any]:
     return BaseResponse._enrich_response(headers, body)
 
 
-def apply() -> None:
+def cached_answer(answer: Any, include_tags: bool) -> Any:
+    """moto's DescribeTasks answer, as one whose tasks come from their cache (``TasksResponse.describe_tasks``)."""
+    if not isinstance(answer, ActionResult) or not isinstance(answer.result, dict):
+        return answer
+    return TasksAnswer(answer.result, include_tags)
+
+
+def count_changes() -> None:
+    """A model patch (``emulator.extensions``): tasks and containers count the writes that change them."""
     from moto.ecs import models
-    from moto.ecs.responses import EC2ContainerServiceResponse
 
     from emulator.fidelity.ecs import LabContainer
 
     for cls in (models.Task, models.Container, LabContainer):
         _counting_setattr(cls)
-    original = EC2ContainerServiceResponse.describe_tasks
-
-    def describe_tasks(self: Any) -> Any:
-        answer = original(self)
-        if not isinstance(answer, ActionResult) or not isinstance(answer.result, dict):
-            return answer
-        return TasksAnswer(answer.result, "TAGS" in (self._get_param("include") or []))
-
-    EC2ContainerServiceResponse.describe_tasks = describe_tasks
-    EC2ContainerServiceResponse._enrich_response = staticmethod(_enrich_response)

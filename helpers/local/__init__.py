@@ -273,6 +273,20 @@ def _clock_request(p: int | None, body: dict | None) -> dict:
                            "python -m helpers.local start") from None
 
 
+def export_cur(p: int | None = None) -> dict:
+    """Have the embedded backend write its CUR 2.0 export now (running tasks billed up to now).
+
+    AWS refreshes an export up to three times a day; the embedded backend writes its own when a task stops and
+    when asked here. Answers ``{"line_items": {account: count}, "bucket": ..., "prefix": ...}``.
+    """
+    p = p or port()
+    try:
+        return control("/_lab/cur-export", p, method="POST", body={})
+    except (urllib.error.URLError, OSError) as error:
+        raise BackendError(f"no embedded backend answers on port {p} ({error}); start it with: "
+                           "python -m helpers.local start") from None
+
+
 def clock(p: int | None = None) -> dict:
     """The emulator's clock: ``{"mode": "real" | "manual", "now": ISO 8601, "epoch": seconds}``."""
     return _clock_request(p, None)

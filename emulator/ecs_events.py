@@ -1,0 +1,134 @@
+"""ECS's EventBridge events: each task state change, sent to the rules that match it, delivered to their targets.
+
+AWS sends ``ECS Task State Change`` events (source ``aws.ecs``) whose detail is the task as DescribeTasks
+shows it, with ``version`` counting its changes
+(https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_task_events.html, read 2026-12-02). Here a
+task's change is seen when the emulator brings it up to date (``emulator.fidelity.ecs.sync``, on every
+describe, list, scheduler pass and log read); the event carries the moment of the change from the task's own
+timestamps, so a change seen late is still dated right. A change the emulator saw only as a jump (PROVISIONING
+straight to STOPPED) still sends the RUNNING event in between when the task started.
+
+Targets: CloudWatch Logs groups (what the task history uses); each event is one log message, in a log stream
+of its own, timestamped with the event's time. Every change is also handed to ``emulator.cur_export``, which
+keeps the emulator's own billing record of its tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from emulator import clock
+
+log = logging.getLogger("emulator.ecs_events")
+
+SOURCE = "aws.ecs"
+TASK_STATE_CHANGE = "ECS Task State Change"
+#: Listeners of every task change (the CUR export's record); called with the moto task.
+LISTENERS: list[Callable[[Any], None]] = []
+
+
+def _iso(value: Any) -> Any:
+    """EventBridge's detail writes times as ISO 8601 with milliseconds (DescribeTasks' JSON has epoch numbers)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value
+
+
+def describe(task: Any) -> dict:
+    """The task as DescribeTasks shows it: moto's own serializer for the DescribeTasks answer, times as ISO."""
+    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    model = get_service_model("ecs")
+    operation = model.operation_model("DescribeTasks")
+    picker = XFormedAttributePicker(response_transformers=EC2ContainerServiceResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER)
+    serializer = get_serializer_class("ecs", model.protocol)(operation, value_picker=picker)
+    body = serializer.serialize({"tasks": [task], "failures": []})["body"]
+    detail = json.loads(body)["tasks"][0]
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (_iso(v) if k.endswith("At") else walk(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(detail)
+
+
+def _moment(task: Any, status: str) -> datetime:
+    """When the task reached ``status``, from its own timestamps (else the emulator's clock now)."""
+    names = {"RUNNING": "started_at", "STOPPED": "stopped_at", "DEACTIVATING": "stopping_at",
+             "STOPPING": "stopping_at", "DEPROVISIONING": "execution_stopped_at", "PROVISIONING": "created_at",
+             "PENDING": "pull_started_at", "ACTIVATING": "pull_stopped_at"}
+    value = getattr(task, names.get(status, ""), None)
+    return value if isinstance(value, datetime) else clock.now()
+
+
+def _event(task: Any, detail: dict, at: datetime) -> dict:
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": TASK_STATE_CHANGE, "source": SOURCE,
+            "account": task._account_id, "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": task.region_name, "resources": [task.task_arn], "detail": detail}
+
+
+def deliver(account: str, region: str, event: dict, at: datetime) -> int:
+    """Send ``event`` to every enabled rule of the default bus whose pattern matches; how many targets got it."""
+    from moto.events.models import events_backends
+    from moto.logs.models import logs_backends
+
+    backend = events_backends[account][region]
+    bus = backend.event_buses.get("default")
+    delivered = 0
+    for rule in list(bus.rules.values()) if bus else []:
+        if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):
+            continue
+        for target in rule.targets:
+            arn = target["Arn"]
+            if ":logs:" not in arn or ":log-group:" not in arn:
+                continue  # only CloudWatch Logs targets are delivered here
+            group = arn.split(":log-group:", 1)[1].removesuffix(":*")
+            logs = logs_backends[account][region]
+            if group not in logs.groups:
+                continue  # AWS drops it too (the target's log group is gone)
+            stream = f"{event['id']}"
+            logs.create_log_stream(group, stream)
+            logs.put_log_events(group, stream, [{"timestamp": int(at.timestamp() * 1000),
+                                                 "message": json.dumps(event)}])
+            delivered += 1
+    return delivered
+
+
+def task_changed(task: Any, previous: str | None) -> None:
+    """The task's status went from ``previous`` (None: it is new) to its current one: send the events."""
+    status = task.last_status
+    try:
+        if previous not in (None, "RUNNING") and status == "STOPPED" and task.started_at is not None \
+                and previous in ("PROVISIONING", "PENDING", "ACTIVATING"):
+            _send(task, "RUNNING")
+        _send(task, status)
+    except Exception:  # noqa: BLE001 - an event lost must not break DescribeTasks
+        log.exception("task state change event of %s failed", task.id)
+    for listener in list(LISTENERS):
+        try:
+            listener(task)
+        except Exception:  # noqa: BLE001
+            log.exception("task change listener failed")
+
+
+def _send(task: Any, status: str) -> None:
+    count = task.__dict__.get("_lab_event_version", 0) + 1
+    task._lab_event_version = count
+    detail = describe(task)
+    detail["lastStatus"] = status
+    detail["version"] = count
+    at = _moment(task, status)
+    detail["updatedAt"] = _iso(at)
+    deliver(task._account_id, task.region_name, _event(task, detail, at), at)
