@@ -22,9 +22,9 @@ lab: $(STAMP)
 	$(PY) -m helpers.local start
 	$(PY) -m helpers run $(if $(OUT),--out $(OUT))
 
-# In parallel: modules whole, Docker tests on one worker, notebooks in order on one, the slowest first.
+# In parallel: each module whole on one worker (its module-scoped backends and runs start once).
 test: $(STAMP)
-	$(PY) -m pytest --nbmake -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests notebooks $(PYTEST_ARGS)
+	$(PY) -m pytest --nbmake -n $(TEST_WORKERS) --dist loadscope tests notebooks $(PYTEST_ARGS)
 
 # `make jupyter` as root (a container, a CI machine) passes --allow-root, which JupyterLab otherwise demands.
 jupyter: $(STAMP)

@@ -26,6 +26,8 @@ BYTES = re.compile(r"_?bytes$", re.I)
 MB = 1_000_000
 #: Characters a text cell gets per line before it wraps.
 WRAP = 60
+#: Rows shown of a longer table (as pandas shows 60 by default); the rest is counted.
+MAX_ROWS = 60
 #: Digits of a sha256 digest worth showing: enough to tell images apart, as ``docker images`` does.
 DIGEST_DIGITS = 12
 _DIGEST = re.compile(r"\bsha256:([0-9a-f]{64})\b")
@@ -127,12 +129,15 @@ def _shown_columns(frame: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 class Table:
-    """A DataFrame shown readably (``data`` is the frame itself, ``frame`` its formatted text)."""
+    """A DataFrame shown readably (``data`` is the frame itself, ``frame`` its formatted text, at most
+    ``max_rows`` rows of it)."""
 
-    def __init__(self, data: pd.DataFrame, width: int = WRAP) -> None:
+    def __init__(self, data: pd.DataFrame, width: int = WRAP, max_rows: int = MAX_ROWS) -> None:
         self.data = data
         self.width = width
+        self.hidden = max(0, len(data) - max_rows)
         flat = data if isinstance(data.index, pd.RangeIndex) else data.reset_index()
+        flat = flat.head(max_rows)
         self.frame = pd.DataFrame({name: _column(values.reset_index(drop=True), name)
                                    for name, values in _shown_columns(flat).items()}, dtype=object)
 
@@ -153,16 +158,34 @@ class Table:
             for k in range(max(len(cell) for cell in row)):
                 lines.append("  ".join((cell[k] if k < len(cell) else "").ljust(w)
                                        for cell, w in zip(row, widths, strict=True)).rstrip())
-        return "\n".join(lines)
+        return "\n".join(lines + ([f"({self.hidden} more rows)"] if self.hidden else []))
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in self.frame.columns)
         body = "".join("<tr>" + "".join(f"<td>{'<br>'.join(html.escape(line) for line in cell)}</td>"
                                         for cell in row) + "</tr>" for row in self._cells())
+        more = f"<p>({self.hidden} more rows)</p>" if self.hidden else ""
         return (f'<table class="dataframe fargate-lab-table"><thead><tr style="text-align: left;">{head}</tr>'
-                f'</thead><tbody>{body}</tbody></table>')
+                f'</thead><tbody>{body}</tbody></table>{more}')
 
 
-def table(frame: pd.DataFrame, width: int = WRAP) -> Table:
+def table(frame: pd.DataFrame, width: int = WRAP, max_rows: int = MAX_ROWS) -> Table:
     """``frame`` as a notebook should show it (see the module's docstring); the data is not changed."""
-    return Table(frame, width)
+    return Table(frame, width, max_rows)
+
+
+def readable_tables(shell: Any = None) -> bool:
+    """Show every DataFrame of this notebook as ``table`` does, in HTML and as text (the frames are unchanged).
+
+    One call in a notebook's first code cell; returns False outside IPython, where there is nothing to change.
+    """
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    if shell is None:
+        return False
+    formatters = shell.display_formatter.formatters
+    formatters["text/html"].for_type(pd.DataFrame, lambda frame: Table(frame)._repr_html_())
+    formatters["text/plain"].for_type(pd.DataFrame, lambda frame, printer, cycle: printer.text(repr(Table(frame))))
+    return True

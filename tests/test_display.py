@@ -79,3 +79,21 @@ def test_the_data_is_not_changed():
     frame = pd.DataFrame({"cost_usd": [1e-7]})
     shown = table(frame)
     assert shown.data is frame and frame["cost_usd"][0] == 1e-7
+
+
+def test_a_notebook_shows_every_data_frame_readably_after_one_call():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    frame = pd.DataFrame({"cost_per_day_usd": [5.9244e-01], "exit_code": [None]})
+    before, _ = shell.display_formatter.format(frame)
+    assert "5.924400e-01" in before["text/html"] or "0.59244" in before["text/plain"]
+    assert display.readable_tables(shell) is True
+    after, _ = shell.display_formatter.format(frame)
+    assert after["text/plain"] == repr(table(frame)) and after["text/html"] == table(frame)._repr_html_()
+    assert "0.59" in after["text/plain"] and "None" not in after["text/plain"] + after["text/html"]
+
+
+def test_a_long_table_shows_its_first_rows_and_counts_the_rest():
+    shown = table(pd.DataFrame({"n": range(100)}), max_rows=60)
+    assert len(shown) == 60 and repr(shown).endswith("(40 more rows)")

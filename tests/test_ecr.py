@@ -167,11 +167,17 @@ def test_authorization_token_is_valid_for_12_hours_and_names_the_registry(sessio
 
 
 def test_image_table_shows_scan_findings_once_a_scan_exists(session):
+    """Basic scanning with scan on push scans each pushed image; without it there is no scan until one is started.
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-basic.html"""
     built = images.build(tag="t:1", engine=False, echo=lambda _: None)
-    ecr.ensure_repository(session, REPO)
+    ecr.ensure_repository(session, "unscanned", scan_on_push=False)
+    ecr.push_image(session, built.source, "unscanned", "v1", progress=False)
+    unscanned = ecr.image_table(session, "unscanned")
+    assert unscanned["scan_status"][0] is None and unscanned["HIGH"][0] is None
+    ecr.ensure_repository(session, REPO)  # scan on push, the suite's default
     ecr.push_image(session, built.source, REPO, "v1", progress=False)
     before = ecr.image_table(session, REPO)
-    assert before["scan_status"][0] is None and before["HIGH"][0] is None
+    assert before["scan_status"][0] == "COMPLETE" and before["HIGH"][0] == 0 and before["CRITICAL"][0] == 0
     session.client("ecr").start_image_scan(repositoryName=REPO, imageId={"imageTag": "v1"})
     after = ecr.image_table(session, REPO)
     assert after["scan_status"][0] == "COMPLETE"

@@ -161,3 +161,35 @@ def test_the_policy_grants_exactly_the_operations_the_suite_makes(suite_run):
     assert not unjustified, f"implied by no call the suite makes: {sorted(unjustified)}"
     unused -= implied
     assert not unused, f"the policy grants these, the suite never calls them: {sorted(unused)}"
+
+
+def _shown(notebook: Path) -> list[tuple[str, str]]:
+    """(cell source, text) of every table and value an executed notebook shows (text/plain and text/html)."""
+    import json
+
+    shown = []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            for kind in ("text/plain", "text/html"):
+                if kind in data and output.get("output_type") in ("execute_result", "display_data"):
+                    text = data[kind] if isinstance(data[kind], str) else "".join(data[kind])
+                    shown.append(("".join(cell["source"]), text))
+    return shown
+
+
+def test_executed_notebooks_show_tables_a_person_can_read(suite_run):
+    """Money in fixed decimals (no e-notation anywhere), unknown as empty, long text not cut, and the image table
+    with the basic scan's result (the repository scans on push)."""
+    import re
+
+    notebooks = sorted(suite_run.out.rglob("*.ipynb"))
+    tables = [(nb.name, source, text) for nb in notebooks for source, text in _shown(nb) if "<table" in text]
+    assert len(tables) >= 10, [t[0] for t in tables]
+    for name, source, text in tables:
+        where = f"{name}, cell {source[:60]!r}"
+        assert not re.search(r"(?<![\w.-])\d+(\.\d+)?e[+-]\d+(?![\w-])", text), f"{where}: e-notation"
+        assert not re.search(r">(None|NaN|NaT|nan|&lt;NA&gt;)<", text), f"{where}: unknown shown as a word"
+        assert not re.search(r"\w\.\.\.<", text), f"{where}: text cut"
+    images = [text for name, source, text in tables if name.startswith("01_") and "scan_status" in text]
+    assert images and "COMPLETE" in images[-1], "notebook 01's image table has no scan result"

@@ -14,7 +14,9 @@ What moto does and ECR does not (each fixed below):
   For a tag an IMMUTABLE repository already has, ECR answers ``ImageTagAlreadyExistsException``.
 - ``DescribeImages`` never reports a scan; ECR gives ``imageScanStatus`` and ``imageScanFindingsSummary``
   (severity counts) once an image has been scanned. Here they follow moto's scan results (``StartImageScan``,
-  and the results seeded through ``/moto-api/static/ecr/scan-finding-results``). No scan starts on push.
+  and the results seeded through ``/moto-api/static/ecr/scan-finding-results``). A push into a repository with
+  ``scanOnPush`` gets a basic scan at once, as ECR's basic scanning gives one: COMPLETE, and no findings (the
+  emulator has no vulnerability database; ``DescribeImageScanFindings`` knows only StartImageScan's scans).
 - ``GetAuthorizationToken`` expires in 2015 and points at ``https://ACCOUNT.dkr.ecr.REGION.amazonaws.com``;
   here it is valid 12 hours and points at the embedded registry (``emulator.fidelity.registry``), and
   ``repositoryUri`` is ``127.0.0.1:PORT/NAME`` so that ``docker push``/``docker pull`` of it work.
@@ -34,7 +36,7 @@ import json
 import secrets
 import shutil
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from moto.core.exceptions import ServiceException
@@ -170,6 +172,7 @@ class PartFile:
 
 
 def forget_blobs() -> None:
+    _push_scans.clear()
     shutil.rmtree(blob_dir(), ignore_errors=True)
 
 
@@ -221,15 +224,26 @@ def _create_digest(self: ecr_models.Image) -> None:
 MOTO_DEFAULT_SEVERITY_COUNTS = {"HIGH": 1}
 
 
+#: Basic scans made on push, by (registry, repository, image digest): when each completed. Beside moto's images,
+#: not on them; forgotten on reset.
+_push_scans: dict[tuple[str, str, str], datetime] = {}
+
+
+def _push_scanned(image: ecr_models.Image) -> datetime | None:
+    return _push_scans.get((image.registry_id, image.repository_name, image.get_image_digest()))
+
+
 def _scan_status(self: ecr_models.Image) -> dict | None:
-    if not self.last_scan:
+    if not self.last_scan and not _push_scanned(self):
         return None
     return {"status": "COMPLETE", "description": "The scan was completed successfully."}
 
 
 def _scan_summary(self: ecr_models.Image) -> dict | None:
     if not self.last_scan:
-        return None
+        scanned = _push_scanned(self)
+        return None if scanned is None else {
+            "findingSeverityCounts": {}, "imageScanCompletedAt": scanned, "vulnerabilitySourceUpdatedAt": scanned}
     seeded = list(self.scan_finding_results.values())
     counts = (seeded[-1].get("imageScanFindings", {}).get("findingSeverityCounts") if seeded
               else MOTO_DEFAULT_SEVERITY_COUNTS)
@@ -352,7 +366,10 @@ class EcrBackend(ecr_models.ECRBackend):
 
     def put_image(self, repository_name, image_manifest, image_tag, image_manifest_mediatype=None, digest=None):
         _check_put_image(self, repository_name, image_manifest, image_tag)
-        return super().put_image(repository_name, image_manifest, image_tag, image_manifest_mediatype, digest)
+        image = super().put_image(repository_name, image_manifest, image_tag, image_manifest_mediatype, digest)
+        if (self.repositories[repository_name].image_scanning_configuration or {}).get("scanOnPush"):
+            _push_scans.setdefault((image.registry_id, image.repository_name, image.get_image_digest()), clock.now())
+        return image
 
 
 class EcrResponse(ecr_responses.ECRResponse):
