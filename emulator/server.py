@@ -27,6 +27,7 @@ from emulator import (
     extensions,
     hooks,
     settings,
+    shapes,
 )
 from emulator.settings import Settings
 
@@ -115,7 +116,8 @@ def serve(config: Settings) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = build_app(config)
-    gate = access.guard(app, config.port, config.state_path(), config.ecr_registry)  # signed requests only
+    checked = shapes.wrap(app, config.check_shapes)  # answers against botocore's model, when asked
+    gate = access.guard(checked, config.port, config.state_path(), config.ecr_registry)  # signed requests only
     server = make_server(HOST, config.port, gate, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(signum: int, frame: Any) -> None:

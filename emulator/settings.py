@@ -26,6 +26,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "FARGATE_LAB_ECR_REGISTRY": ("host:port that ECR repository URIs and tokens name instead of the emulator's",
                                  "127.0.0.1:PORT"),
     "FARGATE_LAB_ECR_PASSWORD": ("the password inside ECR authorization tokens", "random per server"),
+    "FARGATE_LAB_CHECK_SHAPES": ("a file: every answer is checked against botocore's model, mismatches appended "
+                                 "there (`1` under pytest: a fresh file)", "none (not checked)"),
 }
 
 
@@ -40,6 +42,7 @@ class Settings:
     simulated_seconds: float = DEFAULT_SIMULATED_SECONDS
     ecr_registry: str | None = None
     ecr_password: str | None = None
+    check_shapes: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,7 +62,8 @@ class Settings:
             raise InvalidSetting("FARGATE_LAB_SIMULATED_SECONDS", raw_seconds, "a number of seconds >= 0, e.g. 3")
         return cls(state_dir=Path(base), faults=env.get("FARGATE_LAB_FAULTS") or None, runtime=runtime,
                    simulated_seconds=seconds, ecr_registry=env.get("FARGATE_LAB_ECR_REGISTRY") or None,
-                   ecr_password=env.get("FARGATE_LAB_ECR_PASSWORD") or None)
+                   ecr_password=env.get("FARGATE_LAB_ECR_PASSWORD") or None,
+                   check_shapes=env.get("FARGATE_LAB_CHECK_SHAPES") or None)
 
     def state_path(self) -> Path:
         """The state directory, created when missing."""

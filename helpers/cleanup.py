@@ -455,8 +455,7 @@ def cleanup(session: boto3.Session, dry_run: bool = True, run_id: str | None = N
     if resources is None:
         resources = find(session, run_id, kinds, regions)
     rows = []
-    for resource in progress_bars.bar(len(resources), desc="cleanup", disable=not progress or dry_run or not resources,
-                                      iterable=resources):
+    for resource in progress_bars.bar(len(resources), iterable=resources, desc="cleanup", disable=not progress or dry_run or not resources):
         action = "would delete" if dry_run else delete(session, resource)
         rows.append(dict(resource.row(), action=action))
     return pd.DataFrame(rows, columns=COLUMNS + ["action"])

@@ -50,10 +50,10 @@ def in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def bar(total: int | None = None, *, desc: str, unit: str = "it", unit_scale: bool = False,
+def bar(total: int | None = None, *, desc: str, iterable: Any = None, unit: str = "it", unit_scale: bool = False,
         disable: bool = False, **kwargs: Any) -> tqdm:
     """A tqdm bar: one self-replacing output line in a kernel, tqdm on stderr elsewhere; kept at its end."""
     kwargs.pop("leave", None)  # always kept: what a person reads afterwards is where it ended
     file = _DisplayLine() if in_kernel() else sys.stderr
-    return tqdm(total=total, desc=desc, unit=unit, unit_scale=unit_scale, disable=disable, leave=True, file=file,
+    return tqdm(iterable, total=total, desc=desc, unit=unit, unit_scale=unit_scale, disable=disable, leave=True, file=file,
                 ncols=WIDTH, dynamic_ncols=False, **kwargs)
