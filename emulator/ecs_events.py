@@ -123,9 +123,13 @@ def task_changed(task: Any, previous: str | None) -> None:
             log.exception("task change listener failed")
 
 
+#: Task ARN -> how many state change events it has sent (the detail's ``version``), kept beside moto's tasks.
+VERSIONS: dict[str, int] = {}
+
+
 def _send(task: Any, status: str) -> None:
-    count = task.__dict__.get("_lab_event_version", 0) + 1
-    task._lab_event_version = count
+    count = VERSIONS.get(task.task_arn, 0) + 1
+    VERSIONS[task.task_arn] = count
     detail = describe(task)
     detail["lastStatus"] = status
     detail["version"] = count

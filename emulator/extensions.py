@@ -49,13 +49,14 @@ def check_moto_version() -> None:
 
 def _backends() -> list[tuple[str, str, type]]:
     """(moto models module, its BackendDict, our subclass of its backend class), in installation order."""
-    from emulator.fidelity import ecr, ecs, iam_managed_policies, services
+    from emulator.fidelity import ec2, ecr, ecs, iam_managed_policies, services
 
     return [
         ("moto.ecs.models", "ecs_backends", services.ServicesBackend),  # <- ecs.TasksBackend <- moto's
         ("moto.ecr.models", "ecr_backends", ecr.EcrBackend),
         ("moto.logs.models", "logs_backends", ecs.SyncedLogsBackend),
         ("moto.iam.models", "iam_backends", iam_managed_policies.ManagedPoliciesBackend),
+        ("moto.ec2.models", "ec2_backends", ec2.AtomicSecurityGroupsBackend),
     ]
 
 
@@ -85,11 +86,12 @@ def _model_patches() -> list[Callable[[], None]]:
 
 def _lifecycle() -> tuple[list[Callable[[], None]], list[Callable[[], None]], list[Callable[[], None]]]:
     """(at start, at reset, at shutdown), each in the order it runs."""
+    from emulator import ecs_events
     from emulator.docker_runtime import sweep_leftovers_in_background
     from emulator.fidelity import ecr, ecs, services
 
     return ([sweep_leftovers_in_background],
-            [services._reset, ecs._reset, ecr.forget_blobs],  # the scheduler first: nothing new starts after it
+            [services._reset, ecs._reset, ecr.forget_blobs, ecs_events.VERSIONS.clear],  # the scheduler first: nothing new starts after it
             [services._shutdown, ecs._shutdown, ecr.forget_blobs])
 
 

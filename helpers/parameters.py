@@ -303,6 +303,19 @@ class CostParameters(NotebookParameters):
     peak_memory: Annotated[Fraction, Valid("a fraction above 0 and at most 1, such as 0.5")] = 0.5
 
 
+class CostHistoryParameters(NotebookParameters):
+    """notebooks/05_cost_history.ipynb: the engine's own settings are checked by ``cur.choose_engine``."""
+
+    notebook: ClassVar[str] = "05_cost_history"
+    period_days: Annotated[int, _must(lambda v: 1 <= v <= 365), Valid("a number of days from 1 to 365")] = 7
+    engine: Annotated[Literal["auto", "athena", "duckdb"], Valid("'auto', 'athena' or 'duckdb'")] = "auto"
+    athena_database: Annotated[str | None, Valid("None, or the Athena database of the CUR 2.0 table")] = None
+    athena_table: Annotated[str | None, Valid("None, or the Athena table of the CUR 2.0 export")] = None
+    athena_workgroup: Annotated[str, NAME] = "primary"
+    athena_output_location: Annotated[str | None, Valid("None, or s3://bucket/prefix/ for query results")] = None
+    cur_path: Annotated[str | None, Valid("None (the embedded backend's own export), a folder or an s3:// URI")] = None
+
+
 def _kinds() -> tuple[str, ...]:
     from helpers.cleanup import KINDS
 
@@ -334,7 +347,7 @@ class CleanupParameters(NotebookParameters):
 MODELS: dict[str, type[NotebookParameters]] = {
     model.notebook: model
     for model in (EnvironmentParameters, PushParameters, RunTaskParameters, DeployParameters, CostParameters,
-                  CleanupParameters)
+                  CostHistoryParameters, CleanupParameters)
 }
 
 

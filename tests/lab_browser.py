@@ -153,7 +153,9 @@ _READ_CELLS = """
   stderr: [...cell.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
            .map(e => e.textContent),
   tables: cell.querySelectorAll('.jp-OutputArea-output table.dataframe').length,
-  progress_bars: cell.querySelectorAll('.jp-OutputArea-output .widget-hprogress .progress-bar').length,
+  progress_bars: cell.querySelectorAll('.jp-OutputArea-output .widget-hprogress .progress-bar').length
+    + [...cell.querySelectorAll('.jp-OutputArea-output[data-mime-type="text/plain"]')]
+        .filter(o => /\\d+%\\|/.test(o.textContent)).length,
   images: cell.querySelectorAll('.jp-OutputArea-output[data-mime-type^="image/"] :is(img, svg)').length,
   widget_errors: [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText)
                    .filter(t => t.includes('Error displaying widget')),

@@ -88,7 +88,7 @@ def test_notebook_runs_clean_in_jupyterlab(browser_lab, notebook):
     expected = EXPECTED[notebook]
     assert sum(c.tables for c in cells) >= expected["tables"], f"{notebook}: no table rendered\n{describe(cells)}"
     assert sum(c.progress_bars for c in cells) >= expected["progress_bars"], (
-        f"{notebook}: no progress bar rendered (ipywidgets)\n{describe(cells)}")
+        f"{notebook}: no progress bar rendered (a widget, or helpers.progress's line)\n{describe(cells)}")
     assert sum(c.images for c in cells) >= expected["images"], f"{notebook}: no figure rendered\n{describe(cells)}"
 
 
