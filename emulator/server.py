@@ -28,6 +28,7 @@ from emulator import (
     hooks,
     settings,
     shapes,
+    task_credentials,
 )
 from emulator.settings import Settings
 
@@ -103,6 +104,7 @@ def build_app(config: Settings) -> ControlApp:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     extensions.install()
+    hooks.ON_RESET.append(task_credentials.reset)
     cur_export.apply()  # the CUR 2.0 export of the emulator's task history (emulator/cur_export.py)
     app = ControlApp(DomainDispatcherApplication(create_backend_app), config.port)
     hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
@@ -118,6 +120,7 @@ def serve(config: Settings) -> None:
     app = build_app(config)
     checked = shapes.wrap(app, config.check_shapes)  # answers against botocore's model, when asked
     gate = access.guard(checked, config.port, config.state_path(), config.ecr_registry)  # signed requests only
+    hooks.CONFIG["gate"] = gate  # task containers reach it through emulator.task_endpoint (AWS_ENDPOINT_URL)
     server = make_server(HOST, config.port, gate, threaded=True, request_handler=MotoRequestHandler)
 
     def shutdown(signum: int, frame: Any) -> None:
