@@ -8,9 +8,16 @@ describe, list, scheduler pass and log read); the event carries the moment of th
 timestamps, so a change seen late is still dated right. A change the emulator saw only as a jump (PROVISIONING
 straight to STOPPED) still sends the RUNNING event in between when the task started.
 
-Targets: CloudWatch Logs groups (what the task history uses); each event is one log message, in a log stream
-of its own, timestamped with the event's time. Every change is also handed to ``emulator.cur_export``, which
-keeps the emulator's own billing record of its tasks.
+The service scheduler (``emulator.fidelity.services``) sends the service's events: ``ECS Deployment State
+Change`` (SERVICE_DEPLOYMENT_IN_PROGRESS, _COMPLETED, _FAILED; detail ``eventType``, ``eventName``,
+``deploymentId``, ``updatedAt``, ``reason``) and ``ECS Service Action`` (detail ``eventType``, ``eventName``,
+``clusterArn``, ``createdAt``, ``reason`` where there is one, no ``version``), as
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_service_deployment_events.html and
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_service_events.html show them (read 2026-12-03).
+
+Targets: CloudWatch Logs groups (what the task history uses; each event is one log message, in a log stream
+of its own, timestamped with the event's time) and SQS queues (the event as the message body). Every task
+change is also handed to ``emulator.cur_export``, which keeps the emulator's own billing record of its tasks.
 """
 
 from __future__ import annotations
@@ -28,6 +35,15 @@ log = logging.getLogger("emulator.ecs_events")
 
 SOURCE = "aws.ecs"
 TASK_STATE_CHANGE = "ECS Task State Change"
+DEPLOYMENT_STATE_CHANGE = "ECS Deployment State Change"
+SERVICE_ACTION = "ECS Service Action"
+#: The deployment state change events the scheduler sends, with their eventType.
+DEPLOYMENT_EVENTS = {"SERVICE_DEPLOYMENT_IN_PROGRESS": "INFO", "SERVICE_DEPLOYMENT_COMPLETED": "INFO",
+                     "SERVICE_DEPLOYMENT_FAILED": "ERROR"}
+#: The service action events the scheduler sends, with their eventType (ECS lists more it has no cause for here).
+SERVICE_ACTIONS = {"SERVICE_STEADY_STATE": "INFO", "TASKS_STOPPED": "INFO", "SERVICE_DEPLOYMENT_IN_PROGRESS": "INFO",
+                   "SERVICE_DEPLOYMENT_COMPLETED": "INFO", "SERVICE_TASK_START_IMPAIRED": "WARN",
+                   "SERVICE_TASK_PLACEMENT_FAILURE": "ERROR"}
 #: Listeners of every task change (the CUR export's record); called with the moto task.
 LISTENERS: list[Callable[[Any], None]] = []
 
@@ -82,7 +98,6 @@ def _event(task: Any, detail: dict, at: datetime) -> dict:
 def deliver(account: str, region: str, event: dict, at: datetime) -> int:
     """Send ``event`` to every enabled rule of the default bus whose pattern matches; how many targets got it."""
     from moto.events.models import events_backends
-    from moto.logs.models import logs_backends
 
     backend = events_backends[account][region]
     bus = backend.event_buses.get("default")
@@ -91,19 +106,32 @@ def deliver(account: str, region: str, event: dict, at: datetime) -> int:
         if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):
             continue
         for target in rule.targets:
-            arn = target["Arn"]
-            if ":logs:" not in arn or ":log-group:" not in arn:
-                continue  # only CloudWatch Logs targets are delivered here
-            group = arn.split(":log-group:", 1)[1].removesuffix(":*")
-            logs = logs_backends[account][region]
-            if group not in logs.groups:
-                continue  # AWS drops it too (the target's log group is gone)
-            stream = f"{event['id']}"
-            logs.create_log_stream(group, stream)
-            logs.put_log_events(group, stream, [{"timestamp": int(at.timestamp() * 1000),
-                                                 "message": json.dumps(event)}])
-            delivered += 1
+            delivered += _to_target(account, region, target["Arn"], event, at)
     return delivered
+
+
+def _to_target(account: str, region: str, arn: str, event: dict, at: datetime) -> int:
+    """Put ``event`` in a log group or an SQS queue; 0 when the target is gone (AWS drops it too) or another kind."""
+    from moto.logs.models import logs_backends
+    from moto.sqs.models import sqs_backends
+
+    if ":logs:" in arn and ":log-group:" in arn:
+        group = arn.split(":log-group:", 1)[1].removesuffix(":*")
+        logs = logs_backends[account][region]
+        if group not in logs.groups:
+            return 0
+        logs.create_log_stream(group, event["id"])
+        logs.put_log_events(group, event["id"], [{"timestamp": int(at.timestamp() * 1000),
+                                                  "message": json.dumps(event)}])
+        return 1
+    if arn.startswith("arn:aws:sqs:"):
+        queues = sqs_backends[account][region]
+        name = arn.rsplit(":", 1)[1]
+        if name not in queues.queues:
+            return 0
+        queues.send_message(name, json.dumps(event))
+        return 1
+    return 0
 
 
 def task_changed(task: Any, previous: str | None) -> None:
@@ -136,3 +164,34 @@ def _send(task: Any, status: str) -> None:
     at = _moment(task, status)
     detail["updatedAt"] = _iso(at)
     deliver(task._account_id, task.region_name, _event(task, detail, at), at)
+
+
+def _service_event(service: Any, detail_type: str, detail: dict, at: datetime) -> None:
+    event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": SOURCE,
+             "account": service._account_id, "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "region": service.region_name, "resources": [service.arn], "detail": detail}
+    try:
+        deliver(service._account_id, service.region_name, event, at)
+    except Exception:  # noqa: BLE001 - an event lost must not stop the scheduler
+        log.exception("%s event of service %s failed", detail_type, service.name)
+
+
+def service_action(service: Any, name: str, reason: str | None = None) -> None:
+    """An ``ECS Service Action`` event of ``service`` (``name`` one of SERVICE_ACTIONS), dated now."""
+    at = clock.now()
+    detail = {"eventType": SERVICE_ACTIONS[name], "eventName": name, "clusterArn": service.cluster_arn,
+              "createdAt": _iso(at)}
+    if reason:
+        detail["reason"] = reason
+    _service_event(service, SERVICE_ACTION, detail, at)
+
+
+def deployment_changed(service: Any, deployment: dict, name: str, reason: str) -> None:
+    """An ``ECS Deployment State Change`` event of ``deployment`` (and the service action ECS sends beside the
+    in-progress and completed ones)."""
+    at = clock.now()
+    detail = {"eventType": DEPLOYMENT_EVENTS[name], "eventName": name, "deploymentId": deployment["id"],
+              "updatedAt": _iso(deployment.get("updatedAt") or at), "reason": reason}
+    _service_event(service, DEPLOYMENT_STATE_CHANGE, detail, at)
+    if name in SERVICE_ACTIONS:
+        service_action(service, name)

@@ -78,10 +78,9 @@ def _middleware() -> list[Callable | None]:
 
 
 def _model_patches() -> list[Callable[[], None]]:
-    from emulator.fidelity import ecr, ecs, ecs_stopped_expiry, ecs_task_answers
+    from emulator.fidelity import ecr, ecs, ecs_stopped_expiry
 
-    return [ecr.patch_images, ecs.hold_task_states, ecs_task_answers.count_changes,
-            ecs_stopped_expiry.forget_stopped_after_an_hour]
+    return [ecr.patch_images, ecs.hold_task_states, ecs_stopped_expiry.forget_stopped_after_an_hour]
 
 
 def _lifecycle() -> tuple[list[Callable[[], None]], list[Callable[[], None]], list[Callable[[], None]]]:

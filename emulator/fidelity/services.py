@@ -16,6 +16,8 @@ as ECS throttles them. The deployment circuit breaker fails a deployment after
 ``min(200, max(3, ceil(0.5 * desiredCount)))`` failed tasks and, with rollback on, starts a new
 deployment of the last COMPLETED task definition. DeleteService drains (DRAINING, then INACTIVE).
 CreateService keeps its ``capacityProviderStrategy`` (moto drops it and shows ``launchType: EC2``).
+Beside each service event the scheduler sends ECS's EventBridge events (``emulator.ecs_events``): a deployment's
+state changes and the service's actions (steady state, tasks stopped, start impaired, placement failure).
 
 The fixes are ``ServicesBackend`` and ``ServicesResponse``, installed by ``emulator.extensions``; what the
 scheduler knows of a service (``Scheduled``) lives in ``SCHEDULED``, by service ARN, beside moto's service.
@@ -35,7 +37,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 
-from emulator import clock
+from emulator import clock, ecs_events
 from emulator.fidelity import ecs
 
 log = logging.getLogger("emulator.fidelity.services")
@@ -112,8 +114,9 @@ def _deployment_id() -> str:
     return f"ecs-svc/{mock_random.randint(10**18, 10**19 - 1)}"
 
 
-def new_deployment(service: Any, task_definition: str) -> dict:
-    """Make a new PRIMARY deployment of ``task_definition``; the others become ACTIVE (and drain)."""
+def new_deployment(service: Any, task_definition: str, rollback: bool = False) -> dict:
+    """Make a new PRIMARY deployment of ``task_definition``; the others become ACTIVE (and drain).
+    A ``rollback`` names itself as the deployment rolled back to in its in-progress event, as ECS's does."""
     for deployment in service.deployments:
         deployment["status"] = "ACTIVE"
     now = clock.now()
@@ -139,6 +142,9 @@ def new_deployment(service: Any, task_definition: str) -> dict:
     service.deployments.insert(0, deployment)
     service.task_definition = task_definition
     _runs[deployment_id] = _Run()
+    reason = (f"ECS deployment circuit breaker: rolling back to deploymentId {deployment_id}." if rollback
+              else deployment["rolloutStateReason"])
+    ecs_events.deployment_changed(service, deployment, "SERVICE_DEPLOYMENT_IN_PROGRESS", reason)
     return deployment
 
 
@@ -265,6 +271,7 @@ def _launch(backend: Any, service: Any, deployment: dict, count: int, live: list
         except Exception as error:  # noqa: BLE001 - ECS reports what stops it from placing tasks as an event
             message = getattr(error, "message", None) or str(error)
             add_event(service, f"was unable to place a task. Reason: {message}.")
+            ecs_events.service_action(service, "SERVICE_TASK_PLACEMENT_FAILURE", message)
             _count_failure(service, deployment, f"placement-{uuid.uuid4()}")
             break
     if started:
@@ -281,6 +288,7 @@ def _count_failure(service: Any, deployment: dict, task_id: str) -> None:
         run.warned = True
         add_event(service, "is unable to consistently start tasks successfully. For more information, see the "
                            "Troubleshooting section of the Amazon ECS Developer Guide.")
+        ecs_events.service_action(service, "SERVICE_TASK_START_IMPAIRED")
 
 
 def _note_failures(backend: Any, service: Any, tasks: list, deployments: dict[str, dict]) -> None:
@@ -309,9 +317,11 @@ def _circuit_breaker(service: Any, primary: dict) -> None:
     primary["rolloutState"] = "FAILED"
     primary["updatedAt"] = clock.now()
     add_event(service, f"(deployment {primary['id']}) deployment failed: tasks failed to start.")
+    ecs_events.deployment_changed(service, primary, "SERVICE_DEPLOYMENT_FAILED",
+                                  "ECS deployment circuit breaker: task failed to start.")
     target = SCHEDULED[service.arn].completed
     if breaker["rollback"] and target and target != primary["taskDefinition"]:
-        rollback = new_deployment(service, target)
+        rollback = new_deployment(service, target, rollback=True)
         primary["rolloutStateReason"] = f"ECS deployment circuit breaker: rolling back to deploymentId {rollback['id']}."
         add_event(service, f"rolling back to deployment {rollback['id']}.")
     else:
@@ -371,9 +381,10 @@ def reconcile(backend: Any, service: Any) -> None:
             spare -= 1 if is_running else 0
     if stopped:
         add_event(service, f"has stopped {len(stopped)} running tasks: {' '.join(f'(task {i})' for i in stopped)}.")
+        ecs_events.service_action(service, "TASKS_STOPPED")
 
     _count(backend, service, tasks)
-    _finish(service, draining)
+    _finish(service, draining, {t.started_by for t in tasks if t.last_status != "STOPPED"})
 
 
 def _count(backend: Any, service: Any, tasks: list) -> None:
@@ -391,14 +402,17 @@ def _count(backend: Any, service: Any, tasks: list) -> None:
     service.pending_count = sum(d["pendingCount"] for d in service.deployments)
 
 
-def _finish(service: Any, draining: bool) -> None:
-    """Drop drained deployments; complete the PRIMARY one; a drained DRAINING service becomes INACTIVE."""
+def _finish(service: Any, draining: bool, lingering: set[str]) -> None:
+    """Drop drained deployments; complete the PRIMARY one; a drained DRAINING service becomes INACTIVE.
+
+    ``lingering``: the deployments (ids) with a task not yet STOPPED. As on ECS, a task being stopped still
+    counts: its deployment stays listed, and the service DRAINING, until the task has stopped."""
     if draining:
-        if service.running_count == 0 and service.pending_count == 0:
+        if service.running_count == 0 and service.pending_count == 0 and not lingering:
             service.status = "INACTIVE"
         return
     primary, older = service.deployments[0], service.deployments[1:]
-    service.deployments[1:] = [d for d in older if d["runningCount"] or d["pendingCount"]]
+    service.deployments[1:] = [d for d in older if d["runningCount"] or d["pendingCount"] or d["id"] in lingering]
     done = (primary["runningCount"] == service.desired_count and primary["pendingCount"] == 0
             and len(service.deployments) == 1)
     if primary["rolloutState"] == "IN_PROGRESS" and done:
@@ -407,10 +421,12 @@ def _finish(service: Any, draining: bool) -> None:
         primary["updatedAt"] = clock.now()
         SCHEDULED[service.arn].completed = primary["taskDefinition"]
         add_event(service, f"(deployment {primary['id']}) deployment completed.")
+        ecs_events.deployment_changed(service, primary, "SERVICE_DEPLOYMENT_COMPLETED", primary["rolloutStateReason"])
     steady = done and primary["rolloutState"] == "COMPLETED"
     record = SCHEDULED[service.arn]
     if steady and not record.steady:
         add_event(service, "has reached a steady state.")
+        ecs_events.service_action(service, "SERVICE_STEADY_STATE")
     record.steady = steady
 
 
