@@ -7,6 +7,7 @@ ecs-deploy are the pinned ones of requirements.txt, from this virtual environmen
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -102,6 +103,18 @@ def client(lab, tmp_path) -> Client:
     return Client(lab, tmp_path / "home")
 
 
+@pytest.fixture
+def aws(client, monkeypatch):
+    """A plain boto3 session: the endpoint from AWS_ENDPOINT_URL, the key from the standard variables."""
+    import boto3
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+                 "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, client.env[name])
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return boto3.Session()
+
+
 def default_subnet(client: Client) -> str:
     return client.aws("ec2", "describe-subnets", "--filters", "Name=default-for-az,Values=true")["Subnets"][0][
         "SubnetId"]
@@ -118,3 +131,19 @@ def register(client: Client, family: str, image: str = "busybox", **environment:
 
 def network(subnet: str) -> str:
     return f"awsvpcConfiguration={{subnets=[{subnet}],assignPublicIp=DISABLED}}"
+
+
+def ecr_image(ecr, repository: str, tag: str) -> str:
+    """Put a small image (a config blob of its own, no layer) under ``tag`` through the ECR API; its digest."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag,
+                         "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    upload = ecr.initiate_layer_upload(repositoryName=repository)["uploadId"]
+    ecr.upload_layer_part(repositoryName=repository, uploadId=upload, partFirstByte=0,
+                          partLastByte=len(config) - 1, layerPartBlob=config)
+    ecr.complete_layer_upload(repositoryName=repository, uploadId=upload, layerDigests=[digest])
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                           "digest": digest}, "layers": []}
+    return ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest),
+                         imageTag=tag)["image"]["imageId"]["imageDigest"]

@@ -19,7 +19,6 @@ EventBridge ListRules: https://docs.aws.amazon.com/eventbridge/latest/APIReferen
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 
@@ -28,19 +27,10 @@ import botocore.exceptions
 import pytest
 
 from helpers import local
+from tests.conformance.conftest import ecr_image
 
 CLUSTER = "boto3"
 FAST = {"Delay": 1, "MaxAttempts": 30}
-
-
-@pytest.fixture
-def aws(client, monkeypatch) -> boto3.Session:
-    """A plain boto3 session: the endpoint from AWS_ENDPOINT_URL, the key from the standard variables."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                 "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.setenv(name, client.env[name])
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return boto3.Session()
 
 
 def _after_first(ecs, operation: str, then) -> list[int]:
@@ -129,15 +119,6 @@ def test_services_stable_and_services_inactive_waiters(aws, client):
 # -- paginators -----------------------------------------------------------------------------------------
 
 
-def _blob(ecr, repository: str, data: bytes) -> str:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    upload = ecr.initiate_layer_upload(repositoryName=repository)["uploadId"]
-    ecr.upload_layer_part(repositoryName=repository, uploadId=upload, partFirstByte=0, partLastByte=len(data) - 1,
-                          layerPartBlob=data)
-    ecr.complete_layer_upload(repositoryName=repository, uploadId=upload, layerDigests=[digest])
-    return digest
-
-
 def _ecs_items(aws, n, port):
     ecs = aws.client("ecs")
     ecs.create_cluster(clusterName=CLUSTER)
@@ -159,11 +140,7 @@ def _ecr_items(aws, n, port):
     for i in range(n):
         ecr.create_repository(repositoryName=f"pager/r{i}")
     for i in range(n):
-        config = json.dumps({"image": i}).encode()
-        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
-                               "digest": _blob(ecr, "pager/r0", config)}, "layers": []}
-        ecr.put_image(repositoryName="pager/r0", imageManifest=json.dumps(manifest), imageTag=f"t{i}")
+        ecr_image(ecr, "pager/r0", f"t{i}")
 
 
 def _other_items(aws, n, port):
