@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def _start(persist: bool):
     from helpers import local
-
     from tests.backends import free_port
 
     os.environ["FARGATE_LAB_PERSIST"] = "1" if persist else "0"
@@ -78,7 +77,6 @@ def main() -> int:
     args = parser.parse_args()
     os.environ["FARGATE_LAB_STATE_DIR"] = tempfile.mkdtemp(prefix="fargate-lab-persist-bench-")
     from helpers import local
-
     from tests.backends import lab_session
 
     servers = {"on": _start(True), "off": _start(False)}
