@@ -72,6 +72,13 @@ class AnswerCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __getstate__(self) -> dict:
+        """Saved with the ECS backend (emulator/persistence.py) as empty: a cache, and a lock does not pickle."""
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
 
 class TasksAnswer(ActionResult):
     """``{"tasks": [...], "failures": [...]}`` whose tasks come serialized from their cache where it holds."""
