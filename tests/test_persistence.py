@@ -218,3 +218,40 @@ def test_a_state_directory_that_cannot_be_written_fails_the_start(port):
         blocker.unlink()
     assert f"cannot keep its state in {blocker}" in str(refused.value)
     assert "FARGATE_LAB_STATE_DIR" in str(refused.value)
+
+
+@pytest.mark.docker
+def test_after_kill_9_the_old_containers_are_removed_and_the_service_runs_new_ones(port, docker_client, base_image):
+    from emulator.docker_runtime import LABEL_PORT, LABEL_TASK
+
+    def containers() -> dict[str, str]:
+        found = docker_client.containers.list(all=True, filters={"label": f"{LABEL_PORT}={port}"})
+        return {c.id: c.labels.get(LABEL_TASK) for c in found}
+
+    info = local.start(port, runtime="docker")
+    session = lab_session(info)
+    ecs = session.client("ecs")
+    arn = ecs.register_task_definition(
+        family="persisted-docker", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256",
+        memory="512", containerDefinitions=[{"name": "app", "image": base_image, "essential": True,
+                                             "command": ["sleep", "600"]}])["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_cluster(clusterName="kept")
+    ecs.create_service(cluster="kept", serviceName="web", taskDefinition=arn, desiredCount=1, launchType="FARGATE",
+                       networkConfiguration={"awsvpcConfiguration": prereqs.network(session)})
+    (old,) = _until("the service's task running", lambda: [t["taskArn"] for t in ecs.describe_tasks(
+        cluster="kept", tasks=ecs.list_tasks(cluster="kept")["taskArns"] or ["none"])["tasks"]
+        if t["lastStatus"] == "RUNNING"], timeout=60)
+    before = _until("the task's container", containers)
+    _kill(info)
+    assert set(containers()) == set(before)  # a killed server removes nothing itself
+
+    again = local.start(port, runtime="docker")
+    ecs = lab_session(again).client("ecs")
+    assert not set(containers()) & set(before)  # removed before the new server answered
+    task = ecs.describe_tasks(cluster="kept", tasks=[old])["tasks"][0]
+    assert (task["lastStatus"], task["stopCode"]) == ("STOPPED", "TerminationNotice")
+    (new,) = _until("a replacement running", lambda: [t for t in ecs.list_tasks(
+        cluster="kept", serviceName="web")["taskArns"] if ecs.describe_tasks(
+        cluster="kept", tasks=[t])["tasks"][0]["lastStatus"] == "RUNNING"], timeout=60)
+    assert new != old
+    assert set(_until("the replacement's container", containers).values()) == {new.rsplit("/", 1)[-1]}
