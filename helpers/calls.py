@@ -84,7 +84,35 @@ IMPLIED_BY: dict[str, set[str]] = {
     "ec2:CreateTags": {"ec2:CreateSecurityGroup"},
     "secretsmanager:TagResource": {"secretsmanager:CreateSecret"},
     "iam:PassRole": {"ecs:RegisterTaskDefinition", "ecs:RunTask", "ecs:CreateService"},
+    # Athena reads the table's metadata and data, and writes the results, with the caller's permissions.
+    "glue:GetDatabase": {"athena:StartQueryExecution"},
+    "glue:GetTable": {"athena:StartQueryExecution"},
+    "glue:GetPartitions": {"athena:StartQueryExecution"},
+    "s3:GetBucketLocation": {"athena:StartQueryExecution"},
+    "s3:ListBucket": {"athena:StartQueryExecution"},
+    "s3:GetObject": {"athena:StartQueryExecution", "athena:GetQueryResults"},
+    "s3:PutObject": {"athena:StartQueryExecution"},
+    "s3:AbortMultipartUpload": {"athena:StartQueryExecution", "athena:StopQueryExecution"},
+    "s3:ListMultipartUploadParts": {"athena:StartQueryExecution"},
+    "s3:ListBucketMultipartUploads": {"athena:StartQueryExecution"},
 }
+#: Statements (Sid starting so) of what only runs on AWS: CUR 2.0 queries with Athena. On the embedded backend
+#: DuckDB answers them, so a suite run never makes these calls; tests/test_iam_policy.py records the Athena path's.
+ON_AWS = "OnAws"
+
+
+def on_aws_actions(path: str | os.PathLike = POLICY_PATH, *, implied: bool | None = None) -> set[str]:
+    """Actions of the ``OnAws`` statements: all of them, only the implied ones (``implied=True``, Sid
+    ``OnAwsImplied...``) or only the calls (``implied=False``)."""
+    document = json.loads(Path(path).read_text())
+    actions: set[str] = set()
+    for statement in document["Statement"]:
+        sid = statement.get("Sid", "")
+        if not sid.startswith(ON_AWS) or (implied is not None and sid.startswith(ON_AWS + "Implied") != implied):
+            continue
+        granted = statement.get("Action", [])
+        actions.update([granted] if isinstance(granted, str) else granted)
+    return actions
 
 
 def implied_actions(path: str | os.PathLike = POLICY_PATH) -> set[str]:

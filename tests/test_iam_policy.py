@@ -1,5 +1,7 @@
 """The lab's IAM policy grants no way to an admin role: parliament finds nothing above LOW, and no Allow statement
-lets its holder create or pass an arbitrary role or attach an arbitrary policy.
+lets its holder create or pass an arbitrary role or attach an arbitrary policy. Its Athena statements (CUR 2.0
+queries on AWS) grant exactly the calls a recorded run of the Athena path makes, and reach only the lab's
+workgroups, CUR table and buckets.
 
 The escalation it closes: ``iam:CreateRole`` + ``iam:AttachRolePolicy`` (AdministratorAccess) + ``iam:PassRole`` to a
 task. Condition keys: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -131,3 +134,121 @@ def test_parliament_finds_nothing_above_low():
                              "Condition": {"StringEquals": {"iam:PolicyARN": EXECUTION_POLICY}}})
     assert [f for f in analyze_policy_string(json.dumps(bad)).findings
             if enhance_finding(f).severity not in ("LOW", "INFO")]
+
+
+# -- the Athena path (CUR 2.0 queries on AWS) -----------------------------------------------------------------------
+# What Athena needs of its caller: the Athena actions on the workgroup, the Glue Data Catalog's database and table
+# (GetDatabase, GetTable, GetPartitions), reading the data's bucket and writing the query results' location
+# (https://docs.aws.amazon.com/athena/latest/ug/access.html; the S3 actions of the results location:
+# https://repost.aws/knowledge-center/athena-access-iam). Glue's ARNs:
+# https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html (catalog, database, table).
+
+WORKGROUPS = ["arn:aws:athena:*:*:workgroup/primary", "arn:aws:athena:*:*:workgroup/fargate-lab-*"]
+CUR_BUCKET, RESULTS_BUCKET = "arn:aws:s3:::fargate-lab-cur*", "arn:aws:s3:::fargate-lab-athena-*"
+S3_WRITES = {"s3:PutObject", "s3:AbortMultipartUpload"}
+
+
+def athena_path_calls(tmp_path) -> set[str]:
+    """The IAM actions the Athena path makes, recorded (helpers.calls.record_calls) against moto's Athena: a ready-made
+    query answered, and a query still queued when the wait runs out, which is stopped."""
+    import boto3
+    from moto import mock_aws
+    from moto.athena.models import QueryResults, athena_backends
+    from moto.moto_api import state_manager
+
+    from helpers import calls, cur
+    from helpers.errors import QueryFailed
+
+    record = tmp_path / "athena-calls.txt"
+    settings = dict(database="fargate_lab_cur", table="cur2", output_location="s3://fargate-lab-athena-results/q/")
+    with mock_aws():
+        session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+        calls.record_calls(session, record)
+        columns = [{"Name": "task_arn", "Type": "varchar"}, {"Name": "split_cost_usd", "Type": "double"}]
+        rows = [{"Data": [{"VarCharValue": "task_arn"}, {"VarCharValue": "split_cost_usd"}]},
+                {"Data": [{"VarCharValue": "arn:aws:ecs:us-east-1:123456789012:task/c/1"}, {"VarCharValue": "0.5"}]}]
+        athena_backends["123456789012"]["us-east-1"].query_results_queue.append(
+            QueryResults(rows=rows, column_info=columns))
+        answered = cur.ready(session, "cost_per_task", since=datetime(2026, 11, 1, tzinfo=UTC),
+                             until=datetime(2026, 12, 1, tzinfo=UTC), **settings)
+        assert list(answered["split_cost_usd"]) == [0.5]
+        state_manager.set_transition(model_name="athena::execution", transition={"progression": "manual", "times": 99})
+        try:
+            with pytest.raises(QueryFailed, match="stopped"):
+                cur.query(session, "SELECT count(*) FROM {cur}", max_wait_seconds=0, **settings)
+        finally:
+            state_manager.unset_transition("athena::execution")
+    return calls.recorded_actions(record)
+
+
+def test_the_policy_grants_exactly_the_calls_of_the_athena_path(tmp_path):
+    from helpers import calls
+
+    made = athena_path_calls(tmp_path)
+    assert made == {"athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+                    "athena:StopQueryExecution"}
+    assert made == calls.on_aws_actions(implied=False)  # granted, and nothing the path never calls
+    implied = calls.on_aws_actions(implied=True)
+    assert {"glue:GetDatabase", "glue:GetTable", "glue:GetPartitions", "s3:GetObject", "s3:ListBucket",
+            "s3:PutObject", "s3:GetBucketLocation"} <= implied
+    assert {a for a in implied if not calls.IMPLIED_BY.get(a, set()) & made} == set()  # each one needed by a call
+    assert made | implied <= calls.policy_actions()
+
+
+def scope_problems(document: dict) -> list[str]:
+    """Where an Allow statement gives Athena, Glue or S3 more than the Athena path needs: another workgroup, a Glue
+    write, an S3 write outside the results location, a delete, anything on every resource."""
+    problems = []
+    for statement in _list(document["Statement"]):
+        if statement.get("Effect") != "Allow":
+            continue
+        sid, resources = statement.get("Sid", "?"), _list(statement.get("Resource", []))
+        actions = [a for a in _list(statement.get("Action", [])) if a.split(":")[0] in ("athena", "glue", "s3")]
+        if not actions:
+            continue
+        if "*" in resources:
+            problems.append(f"{sid}: {actions} on every resource")
+        for action in actions:
+            service, name = action.split(":", 1)
+            if "*" in name:
+                problems.append(f"{sid}: the wildcard action {action}")
+            if service == "athena" and any(r not in WORKGROUPS for r in resources):
+                problems.append(f"{sid}: {action} on {resources}, not only the workgroups {WORKGROUPS}")
+            if service == "glue" and not name.startswith("Get"):
+                problems.append(f"{sid}: {action} changes the Glue Data Catalog")
+            if service == "s3" and (name.startswith("Delete") or name.startswith("Put")) and action not in S3_WRITES:
+                problems.append(f"{sid}: {action}")
+            if action in S3_WRITES and any(r != f"{RESULTS_BUCKET}/*" for r in resources):
+                problems.append(f"{sid}: {action} on {resources}, not only the query results ({RESULTS_BUCKET}/*)")
+            if service == "s3" and any(not (r.startswith(CUR_BUCKET) or r.startswith(RESULTS_BUCKET))
+                                       for r in resources):
+                problems.append(f"{sid}: {action} on {resources}, not only the CUR and results buckets")
+    return problems
+
+
+def test_the_athena_statements_are_scoped():
+    assert scope_problems(policy()) == []
+    assert escalation_problems(policy()) == []
+
+
+def _on_aws(document: dict, sid: str) -> dict:
+    return next(s for s in document["Statement"] if s.get("Sid") == sid)
+
+
+WIDENINGS = {
+    "any workgroup": lambda d: _on_aws(d, "OnAwsCurQueriesInTheWorkgroup").update(Resource="*"),
+    "athena:*": lambda d: _on_aws(d, "OnAwsCurQueriesInTheWorkgroup").update(Action=["athena:*"]),
+    "write the CUR export": lambda d: _on_aws(d, "OnAwsImpliedReadTheCurExport")["Action"].append("s3:PutObject"),
+    "write any bucket": lambda d: _on_aws(d, "OnAwsImpliedWriteTheQueryResults").update(Resource="arn:aws:s3:::*/*"),
+    "delete objects": lambda d: _on_aws(d, "OnAwsImpliedWriteTheQueryResults")["Action"].append("s3:DeleteObject"),
+    "change the catalog": lambda d: _on_aws(d, "OnAwsImpliedReadTheCurTable")["Action"].append("glue:DeleteTable"),
+    "read every bucket": lambda d: _on_aws(d, "OnAwsImpliedReadTheCurExport").update(Resource="arn:aws:s3:::*/*"),
+    "a bucket policy": lambda d: _on_aws(d, "OnAwsImpliedFindTheBuckets")["Action"].append("s3:PutBucketPolicy"),
+}
+
+
+@pytest.mark.parametrize("change", WIDENINGS.values(), ids=WIDENINGS.keys())
+def test_the_scope_check_catches_each_widening(change):
+    document = copy.deepcopy(policy())
+    change(document)
+    assert scope_problems(document), "the check would not notice this widening"
