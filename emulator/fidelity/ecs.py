@@ -33,6 +33,7 @@ from moto.logs.models import LogsBackend
 
 from emulator import clock, containment, ecs_events, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
+from emulator.fidelity.ecs_stopped_expiry import forget_expired, visible
 
 log = logging.getLogger("emulator.fidelity.ecs")
 
@@ -558,6 +559,8 @@ class TasksBackend(EC2ContainerServiceBackend):
             return tasks
 
     def describe_tasks(self, cluster_str: str, tasks: list[str]) -> list:
+        """Every task named, brought up to date; stopped ones leave an hour after they stop (moto keeps them)."""
+        forget_expired(self)
         cluster = self._get_cluster(cluster_str)
         if not tasks:
             raise InvalidParameterException("Tasks cannot be empty.")
@@ -570,12 +573,13 @@ class TasksBackend(EC2ContainerServiceBackend):
                 if task.id in wanted:
                     sync(task)
                     found.append(task)
-        return found
+        return visible(found)
 
     def list_tasks(self, cluster_str: str | None = None, container_instance: str | None = None,
                    family: str | None = None, started_by: str | None = None, service_name: str | None = None,
                    desiredStatus: str | None = None) -> list:  # noqa: N803 - moto's parameter name
-        """Every task brought up to date first; ``serviceName`` filters (moto ignores it)."""
+        """Every task brought up to date first; ``serviceName`` filters (moto ignores it); stopped ones expire."""
+        forget_expired(self)
         with _lock:
             for cluster_tasks in self.tasks.values():
                 for task in cluster_tasks.values():
@@ -583,7 +587,7 @@ class TasksBackend(EC2ContainerServiceBackend):
             found = super().list_tasks(cluster_str, container_instance, family, started_by, None, desiredStatus)
         if service_name:
             found = [t for t in found if t.group == f"service:{service_name.split('/')[-1]}"]
-        return found
+        return visible(found)
 
     def stop_task(self, cluster_str: str, task_str: str, reason: str) -> Any:
         cluster = self._get_cluster(cluster_str)
