@@ -92,13 +92,16 @@ def _models() -> list[tuple[str, str, type]]:
 
 def _lifecycle() -> tuple[list[Callable[[], None]], list[Callable[[], None]], list[Callable[[], None]]]:
     """(at start, at reset, at shutdown), each in the order it runs."""
-    from emulator import ecs_events, elbv2
+    from emulator import ecs_events, elbv2, persistence, settings
     from emulator.docker_runtime import sweep_leftovers_in_background
     from emulator.fidelity import ecr, ecs, services
 
+    # At shutdown the state is written first (the rest clears it); the blob store stays when it is kept.
+    kept = settings.current().persist
     return ([ecs.hold_task_states, sweep_leftovers_in_background, elbv2.start],
             [services._reset, ecs._reset, ecr.forget_blobs, ecs_events.VERSIONS.clear, elbv2.stop_all],  # the scheduler first: nothing new starts after it
-            [services._shutdown, ecs._shutdown, ecr.forget_blobs, elbv2.CHECKER.stop, elbv2.stop_all])
+            [persistence.shutdown, services._shutdown, ecs._shutdown, *([] if kept else [ecr.forget_blobs]),
+             elbv2.CHECKER.stop, elbv2.stop_all])
 
 
 def _install_backend(module_name: str, dict_name: str, ours: type) -> None:

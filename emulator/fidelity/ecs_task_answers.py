@@ -72,10 +72,11 @@ class AnswerCache:
         return len(self._entries)
 
     def __getstate__(self) -> dict:
+        """Saved with the ECS backend (emulator/persistence.py) as empty: derived data."""
         return {}
 
     def __setstate__(self, state: dict) -> None:
-        self._entries = {}
+        self.__init__()
 
 
 class TasksAnswer(ActionResult):
