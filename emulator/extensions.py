@@ -49,6 +49,7 @@ def check_moto_version() -> None:
 
 def _backends() -> list[tuple[str, str, type]]:
     """(moto models module, its BackendDict, our subclass of its backend class), in installation order."""
+    from emulator import elbv2
     from emulator.fidelity import ec2, ecr, ecs, iam_managed_policies, services
 
     return [
@@ -57,6 +58,7 @@ def _backends() -> list[tuple[str, str, type]]:
         ("moto.logs.models", "logs_backends", ecs.SyncedLogsBackend),
         ("moto.iam.models", "iam_backends", iam_managed_policies.ManagedPoliciesBackend),
         ("moto.ec2.models", "ec2_backends", ec2.AtomicSecurityGroupsBackend),
+        ("moto.elbv2.models", "elbv2_backends", elbv2.Elbv2Backend),  # listeners that serve, real health checks
     ]
 
 
@@ -72,27 +74,31 @@ def _responses() -> list[tuple[str, type]]:
 
 def _middleware() -> list[Callable | None]:
     """WSGI layers before moto, in the order they see a request (None: not configured)."""
+    from emulator import elbv2
     from emulator.fidelity import ecr, faults, paging, registry
 
-    return [faults.middleware_for_settings(), ecr.upload_layer_part_fast, *paging.layers(), registry.middleware]
+    return [faults.middleware_for_settings(), ecr.upload_layer_part_fast, *paging.layers(), registry.middleware,
+            elbv2.listeners_middleware]
 
 
 def _model_patches() -> list[Callable[[], None]]:
-    from emulator.fidelity import ecr, ecs, ecs_stopped_expiry, ecs_task_answers
+    from emulator.fidelity import ecr, ecs, ecs_stopped_expiry
 
-    return [ecr.patch_images, ecs.hold_task_states, ecs_task_answers.count_changes,
-            ecs_stopped_expiry.forget_stopped_after_an_hour]
+    return [ecr.patch_images, ecs.hold_task_states, ecs_stopped_expiry.forget_stopped_after_an_hour]
 
 
 def _lifecycle() -> tuple[list[Callable[[], None]], list[Callable[[], None]], list[Callable[[], None]]]:
     """(at start, at reset, at shutdown), each in the order it runs."""
-    from emulator import ecs_events
+    from emulator import ecs_events, elbv2, persistence, settings
     from emulator.docker_runtime import sweep_leftovers_in_background
     from emulator.fidelity import ecr, ecs, services
 
-    return ([sweep_leftovers_in_background],
-            [services._reset, ecs._reset, ecr.forget_blobs, ecs_events.VERSIONS.clear],  # the scheduler first: nothing new starts after it
-            [services._shutdown, ecs._shutdown, ecr.forget_blobs])
+    # At shutdown the state is written first (the rest clears it); the blob store stays when it is kept.
+    kept = settings.current().persist
+    return ([sweep_leftovers_in_background, elbv2.start],
+            [services._reset, ecs._reset, ecr.forget_blobs, ecs_events.VERSIONS.clear, elbv2.stop_all],  # the scheduler first: nothing new starts after it
+            [persistence.shutdown, services._shutdown, ecs._shutdown, *([] if kept else [ecr.forget_blobs]),
+             elbv2.CHECKER.stop, elbv2.stop_all])
 
 
 def _install_backend(module_name: str, dict_name: str, ours: type) -> None:

@@ -1,55 +1,61 @@
 """A tiny local image whose only job is to hold a task's network namespace (awsvpc).
 
-All containers of a task join the namespace of one "pause" container, as Fargate's
-task ENI lets them reach each other on localhost. Task images may lack a shell and no
-registry may be reachable, so the image is built here from a hand-written static
-executable (a loop around the ``pause``/``ppoll`` system call, ~130 bytes), imported
-into the engine FROM scratch: nothing is pulled.
+All containers of a task join the namespace of one "pause" container, as Fargate's task ENI lets them reach each
+other on localhost. Task images may lack a shell and no registry may be reachable, so the image is this machine's
+static busybox (Debian's busybox-static, which the lab's offline base image is built from too) running
+``busybox sleep infinity``, imported into the engine FROM scratch: nothing is pulled. Without a static busybox
+matching the engine's architecture there is no pause image, and a task's first container owns its namespace.
 """
 
 from __future__ import annotations
 
 import io
-import struct
+import json
+import logging
+import platform
 import tarfile
 import threading
+from pathlib import Path
 from typing import Any
 
-PAUSE_IMAGE = "fargate-lab/pause:1"
+log = logging.getLogger("emulator.pause_image")
 
-_BASE = 0x400000
-_HEADERS = 64 + 56
-#: Machine code per engine architecture: loop { pause() } on x86-64, loop { ppoll(0,0,0,0) } on arm64.
-_CODE = {
-    "x86_64": (0x3E, bytes.fromhex("b822000000" "0f05" "ebf7")),
-    "aarch64": (0xB7, struct.pack("<7I", 0xD2800000, 0xD2800001, 0xD2800002, 0xD2800003,
-                                  0xD2800928, 0xD4000001, 0x17FFFFFA)),
-}
+PAUSE_IMAGE = "fargate-lab/pause:2"
+#: Where Debian's busybox-static installs it (``/usr/bin`` on merged-/usr systems that link it there).
+BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
+COMMAND = ["/busybox", "sleep", "infinity"]
+
 _ARCH_ALIASES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
+_PT_INTERP = 3  # an ELF program header naming a dynamic loader: the binary is not static
 _lock = threading.Lock()
 
 
-def elf_executable(arch: str) -> bytes:
-    """A minimal static ELF64 executable that sleeps until killed."""
-    machine, code = _CODE[_ARCH_ALIASES[arch]]
-    size = _HEADERS + len(code)
-    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8) + struct.pack(
-        "<HHIQQQIHHHHHH", 2, machine, 1, _BASE + _HEADERS, 64, 0, 0, 64, 56, 1, 0, 0, 0
-    )
-    program = struct.pack("<IIQQQQQQ", 1, 5, 0, _BASE, _BASE, size, size, 0x1000)
-    return header + program + code
+def is_static_elf(path: Path) -> bool:
+    """Whether ``path`` is a 64-bit little-endian ELF executable with no dynamic loader (runs FROM scratch)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return False
+    table, size, count = (int.from_bytes(data[32:40], "little"), int.from_bytes(data[54:56], "little"),
+                          int.from_bytes(data[56:58], "little"))
+    return all(int.from_bytes(data[table + i * size:table + i * size + 4], "little") != _PT_INTERP
+               for i in range(count))
 
 
-def supported(arch: str) -> bool:
-    return arch in _ARCH_ALIASES
+def static_busybox(paths: tuple[str, ...] = BUSYBOX_PATHS) -> Path | None:
+    """This machine's static busybox, or None."""
+    return next((Path(p) for p in paths if is_static_elf(Path(p))), None)
 
 
 def ensure(client: Any) -> str | None:
-    """The pause image's reference, imported once into the engine; None on an architecture it lacks code for."""
+    """The pause image's reference, imported once into the engine; None when this machine cannot provide it."""
     import docker.errors
 
-    arch = str(client.info().get("Architecture", ""))
-    if not supported(arch):
+    engine = _ARCH_ALIASES.get(str(client.info().get("Architecture", "")))
+    if engine is None or engine != _ARCH_ALIASES.get(platform.machine()):
+        log.info("no pause image: the engine's architecture is not this machine's")
         return None
     with _lock:
         try:
@@ -57,15 +63,19 @@ def ensure(client: Any) -> str | None:
             return PAUSE_IMAGE
         except docker.errors.ImageNotFound:
             pass
-        payload = elf_executable(arch)
+        busybox = static_busybox()
+        if busybox is None:
+            log.info("no pause image: no static busybox (apt-get install busybox-static)")
+            return None
+        payload = busybox.read_bytes()
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
-            info = tarfile.TarInfo("pause")
+            info = tarfile.TarInfo("busybox")
             info.size, info.mode = len(payload), 0o755
             tar.addfile(info, io.BytesIO(payload))
         repository, tag = PAUSE_IMAGE.split(":")
         client.api.import_image_from_data(
             buffer.getvalue(), repository=repository, tag=tag,
-            changes=['CMD ["/pause"]', 'LABEL fargate-lab.role="pause"'],
+            changes=[f"CMD {json.dumps(COMMAND)}", 'LABEL fargate-lab.role="pause"'],
         )
         return PAUSE_IMAGE

@@ -26,6 +26,7 @@ from emulator import (
     cur_export,
     extensions,
     hooks,
+    persistence,
     settings,
     shapes,
 )
@@ -87,12 +88,16 @@ class ControlApp:
 
 
 def reset_all() -> None:
-    """Run the suite's reset hooks (containers first), then moto's own reset; the clock runs on in real mode."""
+    """Run the suite's reset hooks (containers first), then moto's own reset, and forget the saved state; the
+    clock runs on in real mode."""
     from moto.moto_api._internal import moto_api_backend
 
-    hooks.run(hooks.ON_RESET)
-    moto_api_backend.reset()
-    clock.CLOCK.set_mode("real")  # a test that left the clock manual does not freeze the next one
+    def forget() -> None:
+        hooks.run(hooks.ON_RESET)
+        moto_api_backend.reset()
+        clock.CLOCK.set_mode("real")  # a test that left the clock manual does not freeze the next one
+
+    persistence.reset(forget)
 
 
 def build_app(config: Settings) -> ControlApp:
@@ -106,6 +111,7 @@ def build_app(config: Settings) -> ControlApp:
     cur_export.apply()  # the CUR 2.0 export of the emulator's task history (emulator/cur_export.py)
     app = ControlApp(DomainDispatcherApplication(create_backend_app), config.port)
     hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
+    persistence.start(config)  # what the state directory holds, loaded and reconciled (emulator/persistence.py)
     return app
 
 
@@ -116,7 +122,7 @@ def serve(config: Settings) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = build_app(config)
-    checked = shapes.wrap(app, config.check_shapes)  # answers against botocore's model, when asked
+    checked = shapes.wrap(persistence.wrap(app), config.check_shapes)  # answers against botocore's model, when asked
     gate = access.guard(checked, config.port, config.state_path(), config.ecr_registry)  # signed requests only
     server = make_server(HOST, config.port, gate, threaded=True, request_handler=MotoRequestHandler)
 

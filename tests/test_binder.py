@@ -33,7 +33,8 @@ def pins(path: Path) -> dict[str, str]:
 
 
 #: In requirements.txt for developers and CI only; a learner on Binder does not need them.
-DEVELOPER_ONLY = {"pytest", "pytest-xdist", "execnet", "ruff", "nbmake", "playwright", "import-linter", "parliament"}
+DEVELOPER_ONLY = {"pytest", "pytest-xdist", "execnet", "ruff", "nbmake", "playwright", "import-linter", "parliament",
+                  "awscli", "ecs-deploy"}
 
 
 def test_binder_pins_are_the_project_pins_without_developer_tools():

@@ -249,6 +249,26 @@ def test_cleanup_removes_every_container_of_this_backend_and_no_other(executor, 
         other.remove(force=True)
 
 
+def test_the_pause_container_is_busybox_sleeping_and_holds_the_tasks_namespace(executor, docker_client, base_image):
+    """Two containers join one pause container's network namespace; it keeps running while they do."""
+    from emulator import pause_image
+    from emulator.docker_runtime import LABEL_ROLE, LABEL_TASK
+
+    task_id, _ = launch(executor, [
+        {"name": "a", "image": base_image, "command": ["sleep", "300"]},
+        {"name": "b", "image": base_image, "command": ["sleep", "300"]},
+    ])
+    wait_for(lambda: all(c.last_status == "RUNNING" for c in executor.state(task_id).containers.values()))
+    (pause,) = docker_client.containers.list(filters={"label": [f"{LABEL_TASK}={task_id}", f"{LABEL_ROLE}=pause"]})
+    assert pause.attrs["State"]["Running"] and pause.attrs["Config"]["Cmd"] == pause_image.COMMAND
+    assert pause.image.tags == [pause_image.PAUSE_IMAGE]
+    top = docker_client.api.top(pause.id)
+    assert any("sleep infinity" in " ".join(row) for row in top["Processes"]), top
+    for name in ("a", "b"):
+        runtime_id = executor.state(task_id).containers[name].runtime_id
+        assert docker_client.containers.get(runtime_id).attrs["HostConfig"]["NetworkMode"] == f"container:{pause.id}"
+
+
 def test_an_essential_container_whose_dependency_cannot_be_met_fails_the_task(executor, base_image):
     task_id, _ = launch(executor, [
         {"name": "setup", "image": base_image, "essential": False, "command": ["sh", "-c", "exit 2"]},

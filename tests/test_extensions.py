@@ -20,6 +20,12 @@ def test_no_import_order_tricks_thread_locals_or_lab_attributes():
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.Attribute) and (node.attr.startswith("_lab_") or node.attr == "_lab"):
                 raise AssertionError(f"{path}:{node.lineno}: {node.attr} hung on another object")
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("_lab_"):
+                raise AssertionError(f"{path}:{node.lineno}: {node.value!r} names an attribute for another object")
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            for target in targets:  # cls.__setattr__ = ... would let moto's objects carry our state
+                if isinstance(target, ast.Attribute) and target.attr in ("__setattr__", "__dict__"):
+                    raise AssertionError(f"{path}:{node.lineno}: {target.attr} of another class replaced")
 
 
 def test_every_backend_and_response_subclass_extends_the_moto_class_it_replaces():

@@ -33,6 +33,7 @@ import binascii
 import hashlib
 import io
 import json
+import os
 import secrets
 import shutil
 import threading
@@ -111,7 +112,10 @@ def store_blob(data: bytes | bytearray) -> str:
     path = blob_path(digest)
     if not path.exists():
         partial = path.with_suffix(f".{secrets.token_hex(4)}.partial")
-        partial.write_bytes(data)
+        with open(partial, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before an image that names it is acknowledged
         partial.replace(path)
     return digest
 
@@ -148,10 +152,33 @@ class PartFile:
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
 
+    def __getstate__(self) -> dict:
+        """A saved upload names its file (flushed), as far as it got; ``__setstate__`` opens it again."""
+        with self._lock:
+            if not self._file.closed:
+                self._file.flush()
+            return {"path": str(self.path), "size": self._size}
+
+    def __setstate__(self, state: dict) -> None:
+        self.path = Path(state["path"])
+        self._lock = threading.Lock()
+        self._hash = hashlib.sha256()
+        self._size = 0
+        if self.path.exists():
+            self._file = open(self.path, "r+b")
+            self._file.truncate(state["size"])  # bytes past what was saved came after the saved answer
+        else:
+            self._file = open(self.path, "w+b")
+        for chunk in iter(lambda: self._file.read(1024 * 1024), b""):
+            self._hash.update(chunk)
+            self._size += len(chunk)
+
     def keep(self) -> str:
         """Make the bytes the blob of their digest (unless the store has it already); the digest."""
         digest = self.digest()
         with self._lock:
+            self._file.flush()
+            os.fsync(self._file.fileno())
             self._file.close()
             if blob_path(digest).exists():
                 self.path.unlink(missing_ok=True)
@@ -348,6 +375,16 @@ def upload_layer_part_fast(environ: dict, start_response):
 
 class EcrBackend(ecr_models.ECRBackend):
     """ECR's checks of uploads and PutImage; repository URIs that name the embedded registry."""
+
+    def __getstate__(self) -> dict:
+        """Saved without moto's lock (a lock does not pickle); ``__setstate__`` makes a new one."""
+        state = self.__dict__.copy()
+        state.pop("registry_scanning_configuration_update_lock", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.registry_scanning_configuration_update_lock = threading.RLock()
 
     def create_repository(self, *args, **kwargs) -> ecr_models.Repository:
         repository = super().create_repository(*args, **kwargs)

@@ -473,6 +473,12 @@ def _find_tasks(backend: Any, arn: str) -> list:
 class TasksBackend(EC2ContainerServiceBackend):
     """Task definitions validated as Fargate does, RunTask that works, tasks whose state is their executor's."""
 
+    def __init__(self, region_name: str, account_id: str) -> None:
+        from emulator.fidelity.ecs_task_answers import AnswerCache
+
+        super().__init__(region_name, account_id)
+        self.task_answers = AnswerCache()  # DescribeTasks' serialized tasks, by task ARN
+
     def register_task_definition(self, family: str, container_definitions: list, *args: Any, **kwargs: Any) -> Any:
         compat = kwargs.get("requires_compatibilities") or []
         if "FARGATE" in compat:
@@ -622,7 +628,8 @@ class TasksResponse(EC2ContainerServiceResponse):
     def describe_tasks(self) -> Any:  # each task serialized once per state of it (moto: ~1 ms a task, every call)
         from emulator.fidelity import ecs_task_answers
 
-        return ecs_task_answers.cached_answer(super().describe_tasks(), "TAGS" in (self._get_param("include") or []))
+        return ecs_task_answers.cached_answer(super().describe_tasks(), "TAGS" in (self._get_param("include") or []),
+                                              self.ecs_backend.task_answers)
 
     @staticmethod
     def _enrich_response(headers: dict, body: Any) -> tuple[dict, Any]:  # no XML RequestId scan of a JSON body

@@ -31,6 +31,7 @@ def forget_expired(backend: Any) -> None:
         for cluster_tasks in backend.tasks.values():
             for arn in [arn for arn, task in cluster_tasks.items() if _expired(task, now)]:
                 del cluster_tasks[arn]
+                backend.task_answers.forget(arn)
 
 
 def _forgetting(original: Any) -> Any:

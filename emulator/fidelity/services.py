@@ -384,7 +384,7 @@ def reconcile(backend: Any, service: Any) -> None:
         ecs_events.service_action(service, "TASKS_STOPPED")
 
     _count(backend, service, tasks)
-    _finish(service, draining)
+    _finish(service, draining, {t.started_by for t in tasks if t.last_status != "STOPPED"})
 
 
 def _count(backend: Any, service: Any, tasks: list) -> None:
@@ -402,14 +402,17 @@ def _count(backend: Any, service: Any, tasks: list) -> None:
     service.pending_count = sum(d["pendingCount"] for d in service.deployments)
 
 
-def _finish(service: Any, draining: bool) -> None:
-    """Drop drained deployments; complete the PRIMARY one; a drained DRAINING service becomes INACTIVE."""
+def _finish(service: Any, draining: bool, lingering: set[str]) -> None:
+    """Drop drained deployments; complete the PRIMARY one; a drained DRAINING service becomes INACTIVE.
+
+    ``lingering``: the deployments (ids) with a task not yet STOPPED. As on ECS, a task being stopped still
+    counts: its deployment stays listed, and the service DRAINING, until the task has stopped."""
     if draining:
-        if service.running_count == 0 and service.pending_count == 0:
+        if service.running_count == 0 and service.pending_count == 0 and not lingering:
             service.status = "INACTIVE"
         return
     primary, older = service.deployments[0], service.deployments[1:]
-    service.deployments[1:] = [d for d in older if d["runningCount"] or d["pendingCount"]]
+    service.deployments[1:] = [d for d in older if d["runningCount"] or d["pendingCount"] or d["id"] in lingering]
     done = (primary["runningCount"] == service.desired_count and primary["pendingCount"] == 0
             and len(service.deployments) == 1)
     if primary["rolloutState"] == "IN_PROGRESS" and done:

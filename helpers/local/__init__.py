@@ -304,3 +304,18 @@ def set_clock(mode: str, p: int | None = None) -> dict:
 def advance_clock(seconds: float, p: int | None = None) -> dict:
     """Move the emulator's clock forward by ``seconds`` (>= 0); in manual mode, the only way its time passes."""
     return _clock_request(p, {"advance_seconds": seconds})
+
+
+def listener_urls(p: int | None = None) -> dict[str, str]:
+    """Where each ELBv2 listener of the embedded backend is reached here: ``{listener ARN: "http://127.0.0.1:N"}``.
+
+    AWS's ``DNSName`` does not resolve on this machine; each HTTP listener listens on 127.0.0.1 on a port the
+    system picked when it was created (``GET /_lab/listeners``), so backends side by side never collide.
+    """
+    p = p or port()
+    try:
+        answer = control("/_lab/listeners", p)
+    except (urllib.error.URLError, OSError) as error:
+        raise BackendError(f"no embedded backend answers on port {p} ({error}); start it with: "
+                           "python -m helpers.local start") from None
+    return {item["ListenerArn"]: item["Url"] for item in answer["listeners"]}
