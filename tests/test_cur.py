@@ -260,3 +260,23 @@ def test_agreement_names_the_largest_difference_and_what_is_on_one_side_only():
     line = cur.agreement(cur.reconcile(estimate, billed))
     assert line.startswith("2 task(s) in history and bill: largest difference per task 0.990%")
     assert line.endswith("1 only in history, 1 only billed")
+
+
+def test_the_benchmark_prints_duckdb_beside_pandas_and_the_events_seconds(capsys):
+    """benchmarks/cost_history_benchmark.py, scaled down (its defaults: 1,000,000 line items, 100,000 events)."""
+    import importlib.util
+    import inspect
+    import re
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "cost_history_benchmark.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    defaults = inspect.signature(bench.main).parameters
+    assert (defaults["rows"].default, defaults["events"].default) == (1_000_000, 100_000)
+    bench.main(20_000, 2_000)  # it checks DuckDB's and pandas' totals agree
+    out = capsys.readouterr().out
+    assert re.search(r"20,000 CUR line items per service and day: DuckDB [\d,]+ rows/s .*pandas [\d,]+ rows/s "
+                     r".*ratio [\d.]+x", out), out
+    assert re.search(r"2,000 task state change events -> 500 tasks in [\d.]+ s", out), out
