@@ -11,7 +11,9 @@ moto keeps the API's state and answers; this backend adds what AWS does with it:
   DeregisterTargets, ``unused`` (``Target.NotInUse``, ``Target.NotRegistered``), ``unavailable`` when checks are
   disabled;
 - ``ip`` targets are keyed by address and port, as on AWS (moto keys by id alone);
-- ELBv2's own errors where moto lets bad input through: a second listener on a port (``DuplicateListener``), a
+- ELBv2's own errors where moto lets bad input through: a load balancer name against its rule or taken
+  (``ValidationError``, ``DuplicateLoadBalancerName`` when its settings differ: the same ones answer the same
+  load balancer), a second listener on a port (``DuplicateListener``), a
   health check path without a leading ``/`` (``ValidationError``), a listener forwarding to a target group of
   another VPC (``InvalidConfigurationRequest``), an ``ip`` target that is not an IPv4 address in the allowed ranges.
 
@@ -26,6 +28,7 @@ import ipaddress
 import itertools
 import json
 import random
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -33,6 +36,7 @@ from typing import Any
 
 from moto.elbv2.exceptions import (
     DuplicateListenerError,
+    DuplicateLoadBalancerName,
     InvalidConfigurationRequest,
     InvalidTargetError,
     TargetGroupNotFoundError,
@@ -47,6 +51,8 @@ LISTENERS_PATH = "/_lab/listeners"
 ALLOWED_RANGES = [ipaddress.ip_network(n) for n in
                   ("10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8")]
 DEFAULT_IDLE_TIMEOUT = 60.0
+#: CreateLoadBalancer's Name rule (API reference): 32 alphanumerics or hyphens, none first or last, no "internal-".
+NAME_PATTERN = re.compile(r"(?!internal-)(?!-)[A-Za-z0-9-]{1,32}(?<!-)")
 
 #: listener ARN -> its running server.
 LISTENERS: dict[str, elbv2_proxy.ListenerServer] = {}
@@ -71,6 +77,22 @@ class Elbv2Backend(ELBv2Backend):
         _BACKENDS.add(self)
 
     # --- validation moto leaves out -------------------------------------------------------------------------
+    def create_load_balancer(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if not NAME_PATTERN.fullmatch(name or ""):
+            raise ValidationError(f"The load balancer name '{name}' is not valid: it can have a maximum of 32 "
+                                  "characters, must contain only alphanumeric characters or hyphens, must not "
+                                  "begin or end with a hyphen, and must not begin with 'internal-'")
+        kwargs["scheme"] = kwargs.get("scheme") or "internet-facing"  # AWS's default (moto stored None)
+        for balancer in self.load_balancers.values():
+            if balancer.name == name:  # idempotent with the same settings, as the API reference says
+                same = (balancer.scheme == kwargs["scheme"]
+                        and balancer.type == (kwargs.get("loadbalancer_type") or "application")
+                        and sorted(s.id for s in balancer.subnets) == sorted(kwargs.get("subnet_ids") or []))
+                if not same:
+                    raise DuplicateLoadBalancerName()
+                return balancer
+        return super().create_load_balancer(name, *args, **kwargs)
+
     @staticmethod
     def _check_health_path(path: str | None) -> None:
         if path is not None and (not path.startswith("/") or len(path) > 1024):

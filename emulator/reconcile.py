@@ -37,7 +37,7 @@ def after_restart() -> list[str]:
                 ecs._live[task_id] = record.task
                 continue
             _stop(record.task, now)
-            record.final = True
+            record.state = _stopped(record.state, record.task)
             if (record.task.group or "").startswith("service:"):
                 run = services._runs.setdefault(record.task.started_by, services._Run())
                 run.by_scheduler.add(task_id)
@@ -64,6 +64,15 @@ def _stop(task, now) -> None:
         container.exit_code = None
         container.reason = CONTAINER_REASON
     ecs_events.task_changed(task, previous)  # the task state change event, the billing record
+
+
+def _stopped(state, task):
+    """The emulator's state of a task its lost host stopped: what ``_stop`` set on moto's task (it is final)."""
+    from dataclasses import replace
+
+    return replace(state, last_status="STOPPED", stop_code=STOP_CODE, stopped_reason=STOPPED_REASON,
+                   stopping_at=task.stopping_at, execution_stopped_at=task.execution_stopped_at,
+                   stopped_at=task.stopped_at)
 
 
 def _remove_leftover_containers() -> None:

@@ -127,3 +127,29 @@ def summary_table(results: list[NotebookRun]) -> str:
         if r.status == "failed":
             lines.append(f"\n{r.notebook} failed: {r.error}\nexecuted notebook kept at: {r.output}")
     return "\n".join(lines)
+
+
+def closing_summary(out_dir: Path, backend: str, url: str | None, running: list | None) -> str:
+    """What a person needs after the table: where the executed notebooks are, what still runs (and, on the
+    embedded backend, that it keeps running), and how to stop or clean up. ``running``: ``still_running``'s
+    answer, or None when it could not be read."""
+    where = "the embedded backend" if backend == "local" else "your AWS account (billed until deleted)"
+    lines = [f"executed notebooks: {Path(out_dir).resolve()}/"]
+    if backend == "local":
+        lines.append(f"the embedded backend keeps running at {url}, with what the notebooks created")
+    if running is None:
+        lines.append(f"still running in {where}: could not be read")
+    elif running:
+        lines.append(f"still running in {where}:")
+        lines += [f"  {r}" for r in running]
+    else:
+        lines.append(f"still running in {where}: no service and no task")
+    cleanup = "python -m helpers run notebooks/99_cleanup.ipynb -p dry_run false -p confirm true"
+    if backend == "local":
+        lines += [f"delete what the notebooks created: {cleanup}",
+                  "forget everything the backend holds: python -m helpers.local reset",
+                  "stop the backend and its containers: python -m helpers.local stop (or make backend-stop); "
+                  "make clean also removes runs/"]
+    else:
+        lines.append(f"delete what the notebooks created: {cleanup.replace(' -p', ' --backend aws -p', 1)}")
+    return "\n".join(lines)

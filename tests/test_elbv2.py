@@ -288,3 +288,9 @@ def test_bad_input_gets_elbv2s_own_errors(elb):
     assert error == "InvalidConfigurationRequest" and "different VPC" in message
     assert code(elbv2.register_targets, TargetGroupArn=tg_arn, Targets=[{"Id": "8.8.8.8"}])[0] == "ValidationError"
     assert code(elbv2.register_targets, TargetGroupArn=tg_arn, Targets=[{"Id": "i-123"}])[0] == "ValidationError"
+    _, subnets = _network(ec2)
+    assert code(elbv2.create_load_balancer, Name="internal-web", Subnets=subnets)[0] == "ValidationError"
+    assert code(elbv2.create_load_balancer, Name="web", Subnets=subnets,
+                Scheme="internal")[0] == "DuplicateLoadBalancerName"
+    same = elbv2.create_load_balancer(Name="web", Subnets=subnets, Type="application")  # idempotent
+    assert same["LoadBalancers"][0]["LoadBalancerArn"] == lb["LoadBalancerArn"]
