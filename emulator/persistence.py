@@ -108,7 +108,8 @@ def _dump_lab() -> bytes:
     if clock.CLOCK.mode == "manual":
         saved = {"mode": "manual", "at": now}
     else:
-        saved = {"mode": "real", "ahead": round(now - time.time(), 3)}
+        ahead = round(now - time.time(), 1)  # to 0.1 s: the two clocks' drift must not rewrite the file
+        saved = {"mode": "real", "ahead": ahead if abs(ahead) >= 0.1 else 0.0}
     return pickle.dumps(saved)
 
 
@@ -380,7 +381,7 @@ def start(config: settings.Settings) -> bool:
         from emulator import reconcile
 
         reconcile.after_restart()
-    _state["activity"] = time.monotonic()  # the first flush writes what reconciling changed
+    keep([ALL])  # what reconciling changed, and the clock's part: on disk before the first answer
     _stop.clear()
     threading.Thread(target=_flush_loop, name="state-flush", daemon=True).start()
     return bool(loaded)
