@@ -103,11 +103,10 @@ def _extras() -> dict[str, tuple[Callable[[], Any], Callable[[Any], None]]]:
 
 
 def _dump_lab() -> bytes:
-    now = clock.CLOCK.time()
     if clock.CLOCK.mode == "manual":
-        saved = {"mode": "manual", "at": now}
+        saved = {"mode": "manual", "at": clock.CLOCK.time()}
     else:
-        saved = {"mode": "real", "ahead": round(now - time.time(), 3)}
+        saved = {"mode": "real", "ahead": round(clock.CLOCK.ahead, 3)}  # stable bytes: not rewritten while idle
     return pickle.dumps(saved)
 
 
@@ -145,7 +144,17 @@ def _reducers() -> dict[type, Callable[[Any], Any]]:
     from moto.ssm.models import ParameterDict  # a defaultdict whose __init__ takes (account, region)
 
     return {defaultdict: _reduce_defaultdict,
-            ParameterDict: lambda d: (ParameterDict, (d.account_id, d.region_name), d.__dict__, None, iter(d.items()))}
+            ParameterDict: lambda d: (ParameterDict, (d.account_id, d.region_name), d.__dict__, None, iter(d.items())),
+            **_LOCKS}
+
+
+#: Locks guard a running process, not state: a saved one is loaded as a new, unheld lock of its kind (SQS keeps a
+#: Condition per queue, ECR an RLock per backend).
+_LOCKS: dict[type, Callable[[Any], Any]] = {
+    type(threading.Lock()): lambda _lock: (threading.Lock, ()),
+    type(threading.RLock()): lambda _lock: (threading.RLock, ()),
+    threading.Condition: lambda _condition: (threading.Condition, ()),
+}
 
 
 def _pickle(value: Any) -> bytes:
@@ -379,6 +388,7 @@ def start(config: settings.Settings) -> bool:
         from emulator import reconcile
 
         reconcile.after_restart()
+    keep([LAB])  # the clock's part exists from the start, so an idle server writes nothing later
     _state["activity"] = time.monotonic()  # the first flush writes what reconciling changed
     _stop.clear()
     threading.Thread(target=_flush_loop, name="state-flush", daemon=True).start()
