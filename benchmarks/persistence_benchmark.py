@@ -4,7 +4,7 @@
 
 Both backends run in a fresh state directory of their own (simulated tasks). For each kind of mutating call
 (ECS RegisterTaskDefinition and CreateCluster, CloudWatch Logs PutLogEvents, SSM PutParameter, Secrets Manager
-PutSecretValue, EC2 CreateTags, ECR PutImage's neighbour CreateRepository) it prints the median latency with
+PutSecretValue, EC2 CreateTags, ECR CreateRepository, IAM CreateRole, S3 PutObject, ECS RunTask) it prints the median latency with
 persistence on and off and the difference: what a request pays to be on disk before it is answered (pickling the
 service it touched, one fsynced write). The goal: a few milliseconds per call, EC2 (moto's largest backend) the
 most. Prints figures; asserts nothing.
@@ -43,6 +43,12 @@ def _calls(session) -> dict:
     secrets.create_secret(Name="bench", SecretString="0")
     vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
     counter = iter(range(10**9))
+    iam, s3 = session.client("iam"), session.client("s3")
+    trust = '{"Version": "2012-10-17", "Statement": []}'
+    s3.create_bucket(Bucket="bench")
+    ecs.create_cluster(clusterName="bench")
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    network = {"subnets": subnets[:1]}
     return {
         "ecs RegisterTaskDefinition": lambda: ecs.register_task_definition(
             family="bench", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
@@ -57,6 +63,10 @@ def _calls(session) -> dict:
                                                                           SecretString=str(next(counter))),
         "ec2 CreateTags": lambda: ec2.create_tags(Resources=[vpc], Tags=[{"Key": "n", "Value": str(next(counter))}]),
         "ecr CreateRepository": lambda: ecr.create_repository(repositoryName=f"bench/r{next(counter)}"),
+        "iam CreateRole": lambda: iam.create_role(RoleName=f"bench-{next(counter)}", AssumeRolePolicyDocument=trust),
+        "s3 PutObject (1 KiB)": lambda: s3.put_object(Bucket="bench", Key=f"k{next(counter)}", Body=b"x" * 1024),
+        "ecs RunTask": lambda: ecs.run_task(cluster="bench", taskDefinition="bench", launchType="FARGATE",
+                                            networkConfiguration={"awsvpcConfiguration": network}),
         "ecs ListClusters (a read)": lambda: ecs.list_clusters(),
     }
 

@@ -129,12 +129,16 @@ class Elbv2Backend(ELBv2Backend):
         self._check_forward_vpc(load_balancer_arn, kwargs.get("actions") or [])
         listener = super().create_listener(load_balancer_arn, protocol, port, *args, **kwargs)
         if listener.protocol == "HTTP":
-            with _LOCK:
-                LISTENERS[listener.arn] = elbv2_proxy.ListenerServer(int(port), self._router(listener.arn))
+            self._serve(listener)
         for action in kwargs.get("actions") or []:
             for arn in self._get_target_group_arns_from(action_data=action):
                 self._refresh(arn)  # its targets' checks start now
         return listener
+
+    def _serve(self, listener: Any, local_port: int = 0) -> None:
+        with _LOCK:
+            LISTENERS[listener.arn] = elbv2_proxy.ListenerServer(int(listener.port), self._router(listener.arn),
+                                                                 local_port)
 
     def modify_listener(self, arn: str, port: str | None = None, protocol: str | None = None,
                         ssl_policy: str | None = None, certificates: list | None = None,
@@ -354,6 +358,32 @@ def listeners_middleware(environ: dict, start_response: Callable) -> Iterable[by
     body = json.dumps({"listeners": listeners()}).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def dump_records() -> dict[str, Any]:
+    """What emulator.persistence keeps beside moto's ELBv2 objects: target health, and each listener's port here."""
+    with _LOCK:
+        return {"health": HEALTH, "in_use": IN_USE,
+                "ports": {arn: server.local_port for arn, server in LISTENERS.items()}}
+
+
+def load_records(saved: dict[str, Any]) -> None:
+    """After a restart: health as it was, and every HTTP listener listening again (on its old port if free)."""
+    from moto.elbv2.models import elbv2_backends
+
+    with _LOCK:
+        HEALTH.clear()
+        HEALTH.update(saved.get("health") or {})
+        IN_USE.clear()
+        IN_USE.update(saved.get("in_use") or {})
+    ports = saved.get("ports") or {}
+    for regions in dict.values(elbv2_backends):
+        for backend in dict.values(regions):
+            _BACKENDS.add(backend)
+            for balancer in backend.load_balancers.values():
+                for arn, listener in balancer.listeners.items():
+                    if listener.protocol == "HTTP" and arn not in LISTENERS:
+                        backend._serve(listener, ports.get(arn, 0))
 
 
 def _sweep() -> None:

@@ -49,7 +49,7 @@ BACKGROUND = ("ecs", "logs", "s3")
 #: A request to the first service also changes these (RunTask creates log groups; a stop writes the CUR file).
 ALSO = {"ecs": ("logs", "s3")}
 #: Signing names that are not moto's service name.
-SERVICE_NAMES = {"monitoring": "cloudwatch"}
+SERVICE_NAMES = {"monitoring": "cloudwatch", "elasticloadbalancing": "elbv2"}
 LAB = "lab"
 ALL = "*"
 OPTIONAL = "+"  # a part written only when its service is in use
@@ -80,7 +80,7 @@ def _backend_dicts() -> dict[str, Any]:
 
 def _extras() -> dict[str, tuple[Callable[[], Any], Callable[[Any], None]]]:
     """The emulator's records kept with a service's objects: (what to save, how to put it back)."""
-    from emulator import cur_export, ecs_events
+    from emulator import cur_export, ecs_events, elbv2
     from emulator.fidelity import ecr, ecs, services
 
     ecs_records = {"launched": ecs.LAUNCHED, "tokens": ecs._tokens, "scheduled": services.SCHEDULED,
@@ -99,7 +99,8 @@ def _extras() -> dict[str, tuple[Callable[[], Any], Callable[[Any], None]]]:
         if saved.get("password") and not settings.current().ecr_password:
             ecr._password["value"] = saved["password"]  # tokens given before the restart stay valid
 
-    return {"ecs": (lambda: ecs_records, load_ecs), "ecr": (dump_ecr, load_ecr)}
+    return {"ecs": (lambda: ecs_records, load_ecs), "ecr": (dump_ecr, load_ecr),
+            "elbv2": (elbv2.dump_records, elbv2.load_records)}
 
 
 def _dump_lab() -> bytes:
@@ -388,8 +389,7 @@ def start(config: settings.Settings) -> bool:
         from emulator import reconcile
 
         reconcile.after_restart()
-    keep([LAB])  # the clock's part exists from the start, so an idle server writes nothing later
-    _state["activity"] = time.monotonic()  # the first flush writes what reconciling changed
+    keep([ALL])  # what reconciling changed, and the clock's part: on disk before the first answer
     _stop.clear()
     threading.Thread(target=_flush_loop, name="state-flush", daemon=True).start()
     return bool(loaded)

@@ -65,6 +65,8 @@ class Store:
                 handle.flush()
                 os.fsync(handle.fileno())
             probe.unlink()
+            for leftover in self.directory.glob(f"*{SUFFIX}*.tmp"):  # a write a crash cut off: never renamed
+                leftover.unlink()
             fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as error:
             raise StateError(

@@ -294,3 +294,25 @@ def test_bad_input_gets_elbv2s_own_errors(elb):
                 Scheme="internal")[0] == "DuplicateLoadBalancerName"
     same = elbv2.create_load_balancer(Name="web", Subnets=subnets, Type="application")  # idempotent
     assert same["LoadBalancers"][0]["LoadBalancerArn"] == lb["LoadBalancerArn"]
+
+
+def test_listeners_serve_again_after_a_restart_with_their_targets_health(targets):
+    from tests.backends import free_port
+
+    port = free_port()
+    info = local.start(port, runtime="simulated")
+    try:
+        session = lab_session(info)
+        elbv2, ec2 = session.client("elbv2"), session.client("ec2")
+        _, tg_arn, listener = _stack(elbv2, ec2)
+        a = targets("a")
+        elbv2.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": "127.0.0.1", "Port": a.port}])
+        assert _health(elbv2, tg_arn) == {a.port: ("healthy", None)}
+        url = local.listener_urls(port)[listener["ListenerArn"]]
+        local.stop(port)
+        info = local.start(port, runtime="simulated")
+        assert local.listener_urls(port) == {listener["ListenerArn"]: url}  # the same address when it is free
+        assert _health(elbv2, tg_arn) == {a.port: ("healthy", None)}
+        assert json.loads(_get(url)[2])["target"] == "a"
+    finally:
+        local.stop(port)
