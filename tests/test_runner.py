@@ -13,7 +13,7 @@ from tests.conftest import FIXTURES, ROOT
 
 RUNNER = FIXTURES / "runner"
 #: What a passing run must not print (stdout or stderr), whoever prints it: kernels, papermill, the runner.
-NOISE = re.compile(r"warning|error|traceback|keyboardinterrupt", re.I)
+NOISE = re.compile(r"warning|error|traceback|keyboardinterrupt|timeout waiting", re.I)
 
 
 def noise(result: subprocess.CompletedProcess) -> list[str]:
@@ -96,3 +96,23 @@ def test_a_bad_value_fails_the_run_before_any_notebook_starts(tmp_path):
     assert "parameter 'count' is 0" in result.stderr and "(in 02_run_fargate_task.ipynb)" in result.stderr
     assert "parameter 'region' is 'mars'" in result.stderr and "00_environment.ipynb, 02_run" in result.stderr
     assert list(tmp_path.iterdir()) == [], "a notebook ran"
+
+
+def test_a_passing_run_shuts_kernels_down_without_interrupting_them(tmp_path):
+    """jupyter_client sends SIGINT to a kernel's process group before every shutdown request; a kernel that has
+    answered every cell has nothing to interrupt, and the signal made a passing run print "KeyboardInterrupt caught
+    in kernel." A process the notebook started (in the kernel's group) records the signals it gets."""
+    import os
+    import signal
+    import time
+
+    from helpers.runner import run_notebooks
+
+    record = tmp_path / "signals.txt"
+    [result] = run_notebooks([RUNNER / "e_watcher.ipynb"], {"record": str(record)}, tmp_path / "out")
+    assert result.status == "ok", result.error
+    os.kill(int(Path(f"{record}.pid").read_text()), signal.SIGTERM)  # the watcher writes what it saw, then exits
+    deadline = time.monotonic() + 20
+    while not record.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert record.read_text() == "none", "the kernel's shutdown interrupted its process group"
