@@ -17,7 +17,6 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
