@@ -104,12 +104,10 @@ def _extras() -> dict[str, tuple[Callable[[], Any], Callable[[Any], None]]]:
 
 
 def _dump_lab() -> bytes:
-    now = clock.CLOCK.time()
     if clock.CLOCK.mode == "manual":
-        saved = {"mode": "manual", "at": now}
+        saved = {"mode": "manual", "at": clock.CLOCK.time()}
     else:
-        ahead = round(now - time.time(), 1)  # to 0.1 s: the two clocks' drift must not rewrite the file
-        saved = {"mode": "real", "ahead": ahead if abs(ahead) >= 0.1 else 0.0}
+        saved = {"mode": "real", "ahead": round(clock.CLOCK.ahead, 3)}  # stable bytes: not rewritten while idle
     return pickle.dumps(saved)
 
 
@@ -147,7 +145,17 @@ def _reducers() -> dict[type, Callable[[Any], Any]]:
     from moto.ssm.models import ParameterDict  # a defaultdict whose __init__ takes (account, region)
 
     return {defaultdict: _reduce_defaultdict,
-            ParameterDict: lambda d: (ParameterDict, (d.account_id, d.region_name), d.__dict__, None, iter(d.items()))}
+            ParameterDict: lambda d: (ParameterDict, (d.account_id, d.region_name), d.__dict__, None, iter(d.items())),
+            **_LOCKS}
+
+
+#: Locks guard a running process, not state: a saved one is loaded as a new, unheld lock of its kind (SQS keeps a
+#: Condition per queue, ECR an RLock per backend).
+_LOCKS: dict[type, Callable[[Any], Any]] = {
+    type(threading.Lock()): lambda _lock: (threading.Lock, ()),
+    type(threading.RLock()): lambda _lock: (threading.RLock, ()),
+    threading.Condition: lambda _condition: (threading.Condition, ()),
+}
 
 
 def _pickle(value: Any) -> bytes:

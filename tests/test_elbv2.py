@@ -17,7 +17,6 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -34,6 +33,7 @@ class Target:
 
     def __init__(self, name: str) -> None:
         self.name, self.health_status, self.hang, self.requests = name, 200, threading.Event(), 0
+        self.released = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,7 +45,7 @@ class Target:
             def do_GET(self) -> None:
                 if self.path == "/health":
                     if outer.hang.is_set():
-                        time.sleep(3)
+                        outer.released.wait(3)  # longer than the check's timeout, until the test lets go
                     status, body = outer.health_status, b"ok"
                 else:
                     outer.requests += 1
@@ -66,6 +66,7 @@ class Target:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 

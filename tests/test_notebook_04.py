@@ -7,14 +7,7 @@ import re
 import papermill as pm
 
 from tests.conftest import ROOT
-
-
-def _text(nb) -> str:
-    parts = []
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            parts.append(output.get("text", "") or output.get("data", {}).get("text/plain", ""))
-    return "\n".join(parts)
+from tests.notebook_output import printed_text as _text
 
 
 def test_one_region_one_cluster(session, tmp_path):

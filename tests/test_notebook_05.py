@@ -10,16 +10,10 @@ import pytest
 
 from helpers import history
 from tests.conftest import ROOT
+from tests.notebook_output import printed_text as _text
 
 NOTEBOOK = ROOT / "notebooks" / "05_cost_history.ipynb"
 
-
-def _text(nb) -> str:
-    parts = []
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            parts.append(output.get("text", "") or output.get("data", {}).get("text/plain", ""))
-    return "\n".join(parts)
 
 
 @pytest.fixture(scope="module")

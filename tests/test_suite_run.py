@@ -273,3 +273,18 @@ def test_notebook_03_says_no_change_exactly_when_its_deploy_registers_nothing(su
     plan = next(text for source, text in _outputs(executed) if "services.plan(" in source)
     record = services.read_record(executed)
     assert plan.startswith("No change") == (not record["registered"]), (plan, record)
+
+
+def test_progress_bars_are_saved_at_their_end_once(suite_run):
+    """An executed notebook keeps each bar's last state, one line (tqdm.auto widgets were saved at 0%)."""
+    bars = []
+    for notebook in sorted(suite_run.out.rglob("*.ipynb")):
+        for _source, text in _outputs(notebook):
+            lines = [line for line in text.splitlines() if re.search(r"\|\s*[\d.]+[kMG]?/[\d.]+[kMG]?\s\[", line)]
+            names = [line.split(":", 1)[0] for line in lines]
+            assert len(names) == len(set(names)), f"{notebook.name}: a bar saved more than once:\n{text}"
+            for line in lines:
+                done, total = re.search(r"\|\s*([\d.]+[kMG]?)/([\d.]+[kMG]?)\s\[", line).groups()
+                assert done == total and "100%" in line, f"{notebook.name}: a bar saved before its end: {line}"
+            bars += lines
+    assert len(bars) >= 3, bars  # 01's upload, 02's wait, 04's demo fleet at least
