@@ -94,7 +94,7 @@ class DockerExecutor:
         self._pulling: dict[str, threading.Lock] = {}
         self._pull_failures: dict[str, tuple[float, str]] = {}  # reference -> (when, why): many tasks, one attempt
         self._pause: str | None | bool = False  # False: not looked up yet
-        self._network: str | None | bool = False  # the task network (emulator.task_endpoint); False: not yet
+        self._no_network = False  # True once the task network proved unusable here (a remote engine, say)
         self._endpoint = task_endpoint.TaskEndpoint(self._metadata, self._role_credentials)
         if register_hooks and self.port not in _registered_ports:
             hooks.ON_RESET.append(self.cleanup)
@@ -610,19 +610,22 @@ class DockerExecutor:
     # ----- what Fargate gives a task: the metadata endpoint, its role's credentials, its volumes -------------
 
     def _register_endpoint(self, run: _Run) -> None:
-        """Join the task network and get each container's endpoint variables (none without the network)."""
-        if self._network is False:
-            self._network = task_endpoint.ensure_network(self.client)
-        if not self._network:
+        """Join the task network and get each container's endpoint variables (none without the network).
+
+        The network is looked up at every launch: one shared by every backend on the engine, that ``docker network
+        prune`` may remove between two tasks (it is then created again)."""
+        network = None if self._no_network else task_endpoint.ensure_network(self.client)
+        if network is None:
+            self._no_network = True
             return
         try:
             run.endpoint_env = self._endpoint.register(run.request.task_id, list(run.plans),
                                                        run.request.credentials is not None)
         except OSError as error:  # the gateway's address is not on this host: the engine is remote
             log.warning("task endpoint unavailable: %s", error)
-            self._network = None
+            self._no_network = True
             return
-        run.network = self._network
+        run.network = network
         gate_url = self._endpoint.url() if hooks.CONFIG.get("gate") is not None else None
         if gate_url:  # the embedded backend only: its API, signed requests from the task network only
             for environment in run.endpoint_env.values():

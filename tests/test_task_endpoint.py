@@ -76,7 +76,7 @@ def test_the_endpoint_refuses_the_host_and_unknown_tokens(executor, base_image):
     executor.wait(task_id, timeout=60)
     messages = sink.messages()
     uri = messages[0]
-    assert uri.startswith(f"http://{GATEWAY}:") and messages[-1] == "refused"
+    assert uri.startswith(f"http://{GATEWAY}:") and "refused" in messages  # stdout and stderr: two pipes, any order
     assert any("404" in m for m in messages)  # another token names no container
     with pytest.raises(urllib.error.HTTPError) as answer:  # from the host (the gateway itself): not a task
         urllib.request.urlopen(uri + "/task", timeout=5)
@@ -127,3 +127,41 @@ def test_containment_lets_a_container_mount_only_its_own_task_volumes():
                     {"volumes_from": ["abc123:rw"]}):
         with pytest.raises(NotContained):
             check_create("app", refused, own, frozenset({"def456"}))
+
+
+def test_two_backends_on_one_engine_share_the_task_network_and_answer_only_their_own_tasks(executor, docker_client,  # noqa: F811
+                                                                                           base_image):
+    """Backends (a user's, each test worker's) share one network and its gateway, each endpoint on its own port."""
+    import os
+    import uuid
+
+    from emulator.docker_runtime import DockerExecutor
+    from emulator.task_endpoint import NETWORK, ensure_network
+
+    other = DockerExecutor(port=f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}", register_hooks=False, tick=0.1)
+    try:
+        probe = [{"name": "app", "image": base_image, "logConfiguration": awslogs(), "stopTimeout": 1,
+                  "command": ["sh", "-c", f"echo $ECS_CONTAINER_METADATA_URI_V4; {GET}$ECS_CONTAINER_METADATA_URI_V4;"
+                                          " echo; trap 'exit 0' TERM; while true; do sleep 0.2; done"]}]
+        launched = [(runtime, *launch(runtime, probe)) for runtime in (executor, other)]
+        uris, ids = [], []
+        for _, task_id, sink in launched:
+            lines = wait_for(lambda sink=sink: sink.messages() if len(sink.messages()) >= 2 else None)
+            labels = json.loads(lines[1])["Labels"]
+            assert labels["com.amazonaws.ecs.task-arn"] == ARN.format(task_id)  # its own backend answered
+            uris.append(lines[0])
+            ids.append(task_id)
+        ports = [uri.split(":")[2].split("/")[0] for uri in uris]
+        assert uris[0].startswith(f"http://{GATEWAY}:") and uris[1].startswith(f"http://{GATEWAY}:")
+        assert ports[0] != ports[1]
+        assert ensure_network(docker_client) == ensure_network(docker_client) == NETWORK  # created once, found after
+        assert len(docker_client.networks.list(names=[NETWORK])) == 1
+        attached = docker_client.networks.get(NETWORK).attrs["Containers"] or {}
+        owners = {runtime.state(task_id).containers["app"].runtime_id for runtime, task_id, _ in launched}
+        assert owners <= set(attached)  # both tasks on the one network
+        for runtime, task_id in zip((executor, other), ids, strict=True):
+            runtime.stop(task_id, "done")
+            assert runtime.wait(task_id, timeout=30).last_status == "STOPPED"
+    finally:
+        other.cleanup()
+    assert docker_client.networks.list(names=[NETWORK]), "the shared network stays for the engine's other backends"
