@@ -135,6 +135,7 @@ class DockerExecutor:
     def cleanup(self) -> None:
         with self._lock:
             runs, self._runs = list(self._runs.values()), {}
+            self._pull_failures.clear()  # timed on the clock, which a reset puts back to real time
         for run in runs:
             run.aborted = True
             run.events.put(("abort",))
