@@ -37,7 +37,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 
-from emulator import clock, ecs_events
+from emulator import clock, ecs_events, ecs_targets
 from emulator.fidelity import ecs
 
 log = logging.getLogger("emulator.fidelity.services")
@@ -384,6 +384,7 @@ def reconcile(backend: Any, service: Any) -> None:
         ecs_events.service_action(service, "TASKS_STOPPED")
 
     _count(backend, service, tasks)
+    ecs_targets.sync(backend, service, tasks, ecs.executor())  # loadBalancers: tasks are targets
     _finish(service, draining, {t.started_by for t in tasks if t.last_status != "STOPPED"})
 
 
