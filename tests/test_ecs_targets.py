@@ -115,6 +115,30 @@ def test_a_services_tasks_are_targets_a_stopped_one_drains_and_a_deleted_service
     assert loadbalancer.target_health(session, lb).empty
 
 
+def _task(session, arn: str) -> dict:
+    return session.client("ecs").describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+
+
+def test_a_stopped_task_stays_deactivating_while_its_target_drains_then_stops(session):
+    # ECS: a task behind a load balancer stays DEACTIVATING (desired STOPPED) for the deregistration delay
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html
+    lb = _lb(session)
+    _service(session, lb, "busybox", 1)
+    ip, arn = next(iter(_until(session, _healthy(session, lb, 1), "a healthy target").items()))
+    session.client("ecs").stop_task(cluster=CLUSTER, task=arn, reason="test")
+    for _ in range(3):  # DELAY - 1 seconds pass: still draining (a simulated task stops within 0.3 s once told)
+        local.advance_clock((DELAY - 1) / 3, _port(session))
+        task = _task(session, arn)
+        assert (task["lastStatus"], task["desiredStatus"], task["stopCode"]) == ("DEACTIVATING", "STOPPED",
+                                                                               "UserInitiated")
+        assert _states(session, lb)[ip] == "draining"
+    local.advance_clock(1, _port(session))  # drained: the target is gone, the containers are stopped now
+    assert ip not in _states(session, lb)
+    stopped = _until(session, lambda: (t := _task(session, arn))["lastStatus"] == "STOPPED" and t, "STOPPED",
+                     step=0.1)
+    assert stopped["stoppedReason"] == "test"
+
+
 def test_a_request_to_a_simulated_task_target_gets_502(session):
     lb = _lb(session)
     _service(session, lb, "busybox", 1)
@@ -146,6 +170,7 @@ def test_requests_through_the_listener_reach_every_real_task(docker_client, base
         session.client("ecs").stop_task(cluster=CLUSTER, task=stopped_arn, reason="test")
         _until(session, lambda: _states(session, lb).get(stopped_ip) == "draining", "the stopped task draining",
                step=0, real=0.2)
+        assert _task(session, stopped_arn)["lastStatus"] == "DEACTIVATING"  # its container runs out the delay
         with urllib.request.urlopen(url, timeout=10) as answer:
             assert answer.status == 200  # the other task still serves
 

@@ -213,7 +213,8 @@ def _stop_task(service: Any, task: Any, reason: str) -> None:
     if run is not None:
         run.by_scheduler.add(task.id)
     record = ecs.launched(task)
-    if record is not None and not record.final and not record.failed:
+    if record is not None and not record.final and not record.failed and \
+            not ecs_targets.drain_first(service, task, reason, "ServiceSchedulerInitiated"):
         ecs.executor().stop(task.id, reason, "ServiceSchedulerInitiated")
     task.desired_status = "STOPPED"
     ecs.sync(task)
@@ -618,6 +619,7 @@ def _reset() -> None:
     with ecs._lock:
         SCHEDULED.clear()
         _runs.clear()
+        ecs_targets.DRAINING.clear()
 
 
 def _shutdown() -> None:
