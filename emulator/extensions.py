@@ -82,19 +82,21 @@ def _middleware() -> list[Callable | None]:
 
 
 def _model_patches() -> list[Callable[[], None]]:
-    from emulator.fidelity import ecr, ecs, ecs_stopped_expiry
+    from emulator.fidelity import ecr, ecs, ecs_fields, ecs_stopped_expiry
 
-    return [ecr.patch_images, ecs.hold_task_states, ecs_stopped_expiry.forget_stopped_after_an_hour]
+    return [ecr.patch_images, ecs_fields.patch_image_details, ecs.hold_task_states,
+            ecs_stopped_expiry.forget_stopped_after_an_hour]
 
 
 def _lifecycle() -> tuple[list[Callable[[], None]], list[Callable[[], None]], list[Callable[[], None]]]:
     """(at start, at reset, at shutdown), each in the order it runs."""
     from emulator import ecs_events, elbv2
     from emulator.docker_runtime import sweep_leftovers_in_background
-    from emulator.fidelity import ecr, ecs, services
+    from emulator.fidelity import ecr, ecs, ecs_fields, services
 
     return ([sweep_leftovers_in_background, elbv2.start],
-            [services._reset, ecs._reset, ecr.forget_blobs, ecs_events.VERSIONS.clear, elbv2.stop_all],  # the scheduler first: nothing new starts after it
+            [services._reset, ecs._reset, ecr.forget_blobs, ecs_fields.forget, ecs_events.VERSIONS.clear,
+             elbv2.stop_all],  # the scheduler first: nothing new starts after it
             [services._shutdown, ecs._shutdown, ecr.forget_blobs, elbv2.CHECKER.stop, elbv2.stop_all])
 
 

@@ -349,6 +349,16 @@ def upload_layer_part_fast(environ: dict, start_response):
 class EcrBackend(ecr_models.ECRBackend):
     """ECR's checks of uploads and PutImage; repository URIs that name the embedded registry."""
 
+    def batch_get_image(self, repository_name: str, registry_id: str | None = None,
+                        image_ids: list[dict] | None = None, *args, **kwargs) -> dict:
+        """A BatchGetImage is a pull: each image found records its ``lastRecordedPullTime``."""
+        from emulator.fidelity import ecs_fields
+
+        answer = super().batch_get_image(repository_name, registry_id, image_ids, *args, **kwargs)
+        for image in answer.get("images", []):
+            ecs_fields.pulled(image.registry_id, repository_name, image.get_image_digest())
+        return answer
+
     def create_repository(self, *args, **kwargs) -> ecr_models.Repository:
         repository = super().create_repository(*args, **kwargs)
         repository.uri = f"{registry_host()}/{repository.name}"

@@ -33,6 +33,8 @@ from moto.logs.models import LogsBackend
 
 from emulator import clock, containment, ecs_events, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
+from emulator.fidelity import ecs_fields
+from emulator.fidelity import networking as task_network
 
 log = logging.getLogger("emulator.fidelity.ecs")
 
@@ -263,8 +265,10 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
                  "stopped_at"):
         setattr(task, name, None)
+    task_network.attached(task, networking)
     attachment = task.attachments[0] if task.attachments else None
     task.containers = [LabContainer(task, c, attachment) for c in td.container_definitions]
+    ecs_fields.new_task(task, td, task.ephemeral_storage["sizeInGiB"])
     task.last_status = "PROVISIONING"
     record = LAUNCHED[task.id] = Launched(task)
     _live[task.id] = task
@@ -393,10 +397,12 @@ def sync(task: Any) -> None:
         container.reason = seen.reason
         container.runtime_id = seen.runtime_id
         container.health_status = seen.health_status
+    ecs_fields.synced(task, record.failed[1] if record.failed else None)
     if state.stopping_at is not None or state.last_status in ("DEACTIVATING", "STOPPING", "DEPROVISIONING",
                                                                  "STOPPED"):
         task.desired_status = "STOPPED"
     if state.last_status == "STOPPED":
+        task_network.released(task)
         record.final = True
         task.version = 2
         _live.pop(task.id, None)
@@ -489,6 +495,7 @@ class TasksBackend(EC2ContainerServiceBackend):
                 raise EcsClientException(problem)
         td = super().register_task_definition(family, container_definitions, *args, **kwargs)
         td.registered_at = clock.now()
+        ecs_fields.registered(td, self.account_id)
         return td
 
     def describe_task_definition(self, task_definition_str: str) -> Any:
