@@ -30,10 +30,17 @@ class AtomicSecurityGroupsBackend(EC2Backend):
 
         from emulator.fidelity import networking
 
+        networking.sync_tasks()  # a task that stopped since the last read releases its ENI first
         group = self.get_security_group_by_name_or_id(group_id or name)
         if group is not None and networking.group_in_use(self, group.id):
             raise DependencyViolationError(f"resource {group.id} has a dependent object")
         return super().delete_security_group(name, group_id)
+
+    def get_all_network_interfaces(self, *args: Any, **kwargs: Any) -> Any:
+        from emulator.fidelity import networking
+
+        networking.sync_tasks()  # DescribeNetworkInterfaces shows no ENI of a task that has stopped
+        return super().get_all_network_interfaces(*args, **kwargs)
 
     def create_network_interface(self, subnet: Any, private_ip_address: Any, *args: Any, **kwargs: Any) -> Any:
         from emulator.fidelity import networking

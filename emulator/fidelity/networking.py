@@ -73,6 +73,13 @@ def released(task: Any) -> None:
     task.attachments[0]["status"] = "DELETED"
 
 
+def sync_tasks() -> None:
+    """Bring every live task up to date (a task's state, and so its ENI's release, advances when it is read)."""
+    from emulator.fidelity import ecs
+
+    ecs._sync_live()
+
+
 def group_in_use(ec2: Any, group_id: str) -> str | None:
     """The id of a network interface that uses security group ``group_id``, or None."""
     for eni in list(ec2.enis.values()):
