@@ -85,6 +85,12 @@ class Clock:
             else:
                 self._offset += seconds
 
+    @property
+    def ahead(self) -> float:
+        """Real mode: seconds ``advance`` has moved the clock beyond real time (what a restart carries over)."""
+        with self._lock:
+            return self._offset
+
     def describe(self) -> dict:
         """What ``GET /_lab/clock`` answers: the mode and the moment, ISO 8601 and epoch seconds."""
         moment = self.time()

@@ -505,9 +505,12 @@ class DockerExecutor:
             if not plan.has_health_check or run.state.containers[name].last_status != "RUNNING":
                 continue
             try:
-                health = self.client.api.inspect_container(run.ids[name])["State"].get("Health") or {}
+                engine_state = self.client.api.inspect_container(run.ids[name])["State"]
             except Exception:  # noqa: BLE001
                 continue
+            if not engine_state.get("Running"):  # Docker says "unhealthy" of every stopped container: not a check
+                continue
+            health = engine_state.get("Health") or {}
             status = _HEALTH.get(health.get("Status", ""), "UNKNOWN")
             if status != run.state.containers[name].health_status:
                 self._set_container(run, name, health_status=status)

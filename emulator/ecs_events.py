@@ -15,9 +15,9 @@ Change`` (SERVICE_DEPLOYMENT_IN_PROGRESS, _COMPLETED, _FAILED; detail ``eventTyp
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_service_deployment_events.html and
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_service_events.html show them (read 2026-12-03).
 
-Targets: CloudWatch Logs groups (what the task history uses; each event is one log message, in a log stream
-of its own, timestamped with the event's time) and SQS queues (the event as the message body). Every task
-change is also handed to ``emulator.cur_export``, which keeps the emulator's own billing record of its tasks.
+Targets: CloudWatch Logs groups (what the task history uses); each event is one log message, in a log stream
+of its own, timestamped with the event's time. Every task change is also handed to ``emulator.cur_export``,
+which keeps the emulator's own billing record of its tasks.
 """
 
 from __future__ import annotations
@@ -111,27 +111,18 @@ def deliver(account: str, region: str, event: dict, at: datetime) -> int:
 
 
 def _to_target(account: str, region: str, arn: str, event: dict, at: datetime) -> int:
-    """Put ``event`` in a log group or an SQS queue; 0 when the target is gone (AWS drops it too) or another kind."""
+    """Put ``event`` in a log group; 0 when the group is gone (AWS drops it too) or the target another kind."""
     from moto.logs.models import logs_backends
-    from moto.sqs.models import sqs_backends
 
-    if ":logs:" in arn and ":log-group:" in arn:
-        group = arn.split(":log-group:", 1)[1].removesuffix(":*")
-        logs = logs_backends[account][region]
-        if group not in logs.groups:
-            return 0
-        logs.create_log_stream(group, event["id"])
-        logs.put_log_events(group, event["id"], [{"timestamp": int(at.timestamp() * 1000),
-                                                  "message": json.dumps(event)}])
-        return 1
-    if arn.startswith("arn:aws:sqs:"):
-        queues = sqs_backends[account][region]
-        name = arn.rsplit(":", 1)[1]
-        if name not in queues.queues:
-            return 0
-        queues.send_message(name, json.dumps(event))
-        return 1
-    return 0
+    if ":logs:" not in arn or ":log-group:" not in arn:
+        return 0  # only CloudWatch Logs targets are delivered here
+    group = arn.split(":log-group:", 1)[1].removesuffix(":*")
+    logs = logs_backends[account][region]
+    if group not in logs.groups:
+        return 0
+    logs.create_log_stream(group, event["id"])
+    logs.put_log_events(group, event["id"], [{"timestamp": int(at.timestamp() * 1000), "message": json.dumps(event)}])
+    return 1
 
 
 def task_changed(task: Any, previous: str | None) -> None:

@@ -11,7 +11,9 @@ moto keeps the API's state and answers; this backend adds what AWS does with it:
   DeregisterTargets, ``unused`` (``Target.NotInUse``, ``Target.NotRegistered``), ``unavailable`` when checks are
   disabled;
 - ``ip`` targets are keyed by address and port, as on AWS (moto keys by id alone);
-- ELBv2's own errors where moto lets bad input through: a second listener on a port (``DuplicateListener``), a
+- ELBv2's own errors where moto lets bad input through: a load balancer name against its rule or taken
+  (``ValidationError``, ``DuplicateLoadBalancerName`` when its settings differ: the same ones answer the same
+  load balancer), a second listener on a port (``DuplicateListener``), a
   health check path without a leading ``/`` (``ValidationError``), a listener forwarding to a target group of
   another VPC (``InvalidConfigurationRequest``), an ``ip`` target that is not an IPv4 address in the allowed ranges.
 
@@ -26,6 +28,7 @@ import ipaddress
 import itertools
 import json
 import random
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -33,6 +36,7 @@ from typing import Any
 
 from moto.elbv2.exceptions import (
     DuplicateListenerError,
+    DuplicateLoadBalancerName,
     InvalidConfigurationRequest,
     InvalidTargetError,
     TargetGroupNotFoundError,
@@ -47,6 +51,8 @@ LISTENERS_PATH = "/_lab/listeners"
 ALLOWED_RANGES = [ipaddress.ip_network(n) for n in
                   ("10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8")]
 DEFAULT_IDLE_TIMEOUT = 60.0
+#: CreateLoadBalancer's Name rule (API reference): 32 alphanumerics or hyphens, none first or last, no "internal-".
+NAME_PATTERN = re.compile(r"(?!internal-)(?!-)[A-Za-z0-9-]{1,32}(?<!-)")
 
 #: listener ARN -> its running server.
 LISTENERS: dict[str, elbv2_proxy.ListenerServer] = {}
@@ -71,6 +77,22 @@ class Elbv2Backend(ELBv2Backend):
         _BACKENDS.add(self)
 
     # --- validation moto leaves out -------------------------------------------------------------------------
+    def create_load_balancer(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if not NAME_PATTERN.fullmatch(name or ""):
+            raise ValidationError(f"The load balancer name '{name}' is not valid: it can have a maximum of 32 "
+                                  "characters, must contain only alphanumeric characters or hyphens, must not "
+                                  "begin or end with a hyphen, and must not begin with 'internal-'")
+        kwargs["scheme"] = kwargs.get("scheme") or "internet-facing"  # AWS's default (moto stored None)
+        for balancer in self.load_balancers.values():
+            if balancer.name == name:  # idempotent with the same settings, as the API reference says
+                same = (balancer.scheme == kwargs["scheme"]
+                        and balancer.type == (kwargs.get("loadbalancer_type") or "application")
+                        and sorted(s.id for s in balancer.subnets) == sorted(kwargs.get("subnet_ids") or []))
+                if not same:
+                    raise DuplicateLoadBalancerName()
+                return balancer
+        return super().create_load_balancer(name, *args, **kwargs)
+
     @staticmethod
     def _check_health_path(path: str | None) -> None:
         if path is not None and (not path.startswith("/") or len(path) > 1024):
@@ -107,12 +129,16 @@ class Elbv2Backend(ELBv2Backend):
         self._check_forward_vpc(load_balancer_arn, kwargs.get("actions") or [])
         listener = super().create_listener(load_balancer_arn, protocol, port, *args, **kwargs)
         if listener.protocol == "HTTP":
-            with _LOCK:
-                LISTENERS[listener.arn] = elbv2_proxy.ListenerServer(int(port), self._router(listener.arn))
+            self._serve(listener)
         for action in kwargs.get("actions") or []:
             for arn in self._get_target_group_arns_from(action_data=action):
                 self._refresh(arn)  # its targets' checks start now
         return listener
+
+    def _serve(self, listener: Any, local_port: int = 0) -> None:
+        with _LOCK:
+            LISTENERS[listener.arn] = elbv2_proxy.ListenerServer(int(listener.port), self._router(listener.arn),
+                                                                 local_port)
 
     def modify_listener(self, arn: str, port: str | None = None, protocol: str | None = None,
                         ssl_policy: str | None = None, certificates: list | None = None,
@@ -332,6 +358,32 @@ def listeners_middleware(environ: dict, start_response: Callable) -> Iterable[by
     body = json.dumps({"listeners": listeners()}).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def dump_records() -> dict[str, Any]:
+    """What emulator.persistence keeps beside moto's ELBv2 objects: target health, and each listener's port here."""
+    with _LOCK:
+        return {"health": HEALTH, "in_use": IN_USE,
+                "ports": {arn: server.local_port for arn, server in LISTENERS.items()}}
+
+
+def load_records(saved: dict[str, Any]) -> None:
+    """After a restart: health as it was, and every HTTP listener listening again (on its old port if free)."""
+    from moto.elbv2.models import elbv2_backends
+
+    with _LOCK:
+        HEALTH.clear()
+        HEALTH.update(saved.get("health") or {})
+        IN_USE.clear()
+        IN_USE.update(saved.get("in_use") or {})
+    ports = saved.get("ports") or {}
+    for regions in dict.values(elbv2_backends):
+        for backend in dict.values(regions):
+            _BACKENDS.add(backend)
+            for balancer in backend.load_balancers.values():
+                for arn, listener in balancer.listeners.items():
+                    if listener.protocol == "HTTP" and arn not in LISTENERS:
+                        backend._serve(listener, ports.get(arn, 0))
 
 
 def _sweep() -> None:

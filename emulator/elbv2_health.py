@@ -67,6 +67,12 @@ class TargetHealth:
     def __post_init__(self) -> None:
         self.next_probe_at = self.registered_at
 
+    def __getstate__(self) -> dict:  # kept across a restart (emulator.persistence), without its lock
+        return {k: v for k, v in self.__dict__.items() if k != "lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, lock=threading.Lock())
+
     @property
     def description(self) -> str | None:
         if self.reason is None:

@@ -182,12 +182,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ListenerServer(ThreadingHTTPServer):
-    """One listener's server on 127.0.0.1, on a port the system picks; ``pick()`` decides each request's route."""
+    """One listener's server on 127.0.0.1, on a port the system picks (or ``local_port``, the one it had before a
+    restart, when it is free); ``pick()`` decides each request's route."""
 
     daemon_threads = True
 
-    def __init__(self, declared_port: int, pick: Callable[[], Route]) -> None:
-        super().__init__((HOST, 0), _Handler)
+    def __init__(self, declared_port: int, pick: Callable[[], Route], local_port: int = 0) -> None:
+        try:
+            super().__init__((HOST, local_port), _Handler)
+        except OSError:  # the port it had before a restart is taken now: another one
+            super().__init__((HOST, 0), _Handler)
         self.declared_port = declared_port
         self.pick = pick
         self.pool = _Pool()

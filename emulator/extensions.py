@@ -1,18 +1,20 @@
 """How the emulator extends moto: which moto it was written for, and, in order, everything it installs at start.
 
-Three kinds of seam, each a list below, installed once by ``install()`` in the order written:
+Four kinds of seam, each a list below, installed once by ``install()`` in the order written:
 
 - ``BACKENDS``: our subclass of a moto backend class takes its place in moto's ``BackendDict``, so every account
   and region gets an instance of ours (moto builds them from ``BackendDict.backend``). A subclass calls
-  ``super()`` where moto's method is right and keeps the emulator's own state beside moto's objects, by id.
+  ``super()`` where moto's method is right and keeps the emulator's own state beside moto's objects, by ARN or id.
+- ``MODELS``: our subclass of a moto model class takes its name in moto's models module, where moto's backend
+  builds that model by name (an ECR image inside ``put_image``), so every such object is one of ours.
 - ``RESPONSES``: our subclass of a moto responses class takes its place in moto's URL table (``urls.url_paths``),
   which moto's server reads when it first routes a request to the service.
 - ``MIDDLEWARE``: WSGI layers in front of moto, tried in order before it (as the control API is): fault injection
   first, as the network would be, then the fast ECR upload path, ECS's request rules, paging, the embedded
   registry.
 
-Then ``STARTUP`` runs and ``ON_RESET``/``ON_SHUTDOWN`` are registered. ``MODEL_PATCHES`` are the few places where
-moto gives no seam (it builds the model by name inside a method that would have to be copied).
+Then ``STARTUP`` runs (moto's own settings first: its ECS tasks' state transitions) and ``ON_RESET``/
+``ON_SHUTDOWN`` are registered. Nothing else of moto is changed: no method of moto's is replaced.
 """
 
 from __future__ import annotations
@@ -81,23 +83,26 @@ def _middleware() -> list[Callable | None]:
             elbv2.listeners_middleware]
 
 
-def _model_patches() -> list[Callable[[], None]]:
-    from emulator.fidelity import ecr, ecs, ecs_fields, ecs_stopped_expiry
+def _models() -> list[tuple[str, str, type]]:
+    """(moto models module, the model class it builds by name, our subclass of it), in installation order."""
+    from emulator.fidelity import ecr
 
-    return [ecr.patch_images, ecs_fields.patch_image_details, ecs.hold_task_states,
-            ecs_stopped_expiry.forget_stopped_after_an_hour]
+    return [("moto.ecr.models", "Image", ecr.LabImage)]
 
 
 def _lifecycle() -> tuple[list[Callable[[], None]], list[Callable[[], None]], list[Callable[[], None]]]:
     """(at start, at reset, at shutdown), each in the order it runs."""
-    from emulator import ecs_events, elbv2
+    from emulator import ecs_events, elbv2, persistence, settings
     from emulator.docker_runtime import sweep_leftovers_in_background
     from emulator.fidelity import ecr, ecs, ecs_fields, services
 
-    return ([sweep_leftovers_in_background, elbv2.start],
+    # At shutdown the state is written first (the rest clears it); the blob store stays when it is kept.
+    kept = settings.current().persist
+    return ([ecs.hold_task_states, sweep_leftovers_in_background, elbv2.start],
             [services._reset, ecs._reset, ecr.forget_blobs, ecs_fields.forget, ecs_events.VERSIONS.clear,
              elbv2.stop_all],  # the scheduler first: nothing new starts after it
-            [services._shutdown, ecs._shutdown, ecr.forget_blobs, elbv2.CHECKER.stop, elbv2.stop_all])
+            [persistence.shutdown, services._shutdown, ecs._shutdown, *([] if kept else [ecr.forget_blobs]),
+             elbv2.CHECKER.stop, elbv2.stop_all])
 
 
 def _install_backend(module_name: str, dict_name: str, ours: type) -> None:
@@ -110,6 +115,14 @@ def _install_backend(module_name: str, dict_name: str, ours: type) -> None:
     ours._url_module = property(lambda self: urls)
     backend_dict.backend = ours
     backend_dict.clear()  # nothing built yet at start; from now on every account and region is built from ours
+
+
+def _install_model(module_name: str, class_name: str, ours: type) -> None:
+    module = importlib.import_module(module_name)
+    theirs = getattr(module, class_name)
+    if not issubclass(ours, theirs):
+        raise TypeError(f"{ours.__name__} does not extend {module_name}.{class_name}")
+    setattr(module, class_name, ours)
 
 
 def _install_response(module_name: str, ours: type) -> None:
@@ -130,11 +143,12 @@ def install() -> None:
     for module_name, dict_name, ours in _backends():
         _install_backend(module_name, dict_name, ours)
         log.info("installed %s for %s.%s", ours.__name__, module_name, dict_name)
+    for module_name, class_name, ours in _models():
+        _install_model(module_name, class_name, ours)
+        log.info("installed %s for %s.%s", ours.__name__, module_name, class_name)
     for module_name, ours in _responses():
         _install_response(module_name, ours)
         log.info("installed %s for %s", ours.__name__, module_name)
-    for patch in _model_patches():
-        patch()
     hooks.MIDDLEWARE[:0] = [m for m in _middleware() if m is not None]
     start, reset, shutdown = _lifecycle()
     hooks.ON_RESET[:0] = reset

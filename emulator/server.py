@@ -26,8 +26,10 @@ from emulator import (
     cur_export,
     extensions,
     hooks,
+    persistence,
     settings,
     shapes,
+    unsupported,
 )
 from emulator.settings import Settings
 
@@ -87,12 +89,16 @@ class ControlApp:
 
 
 def reset_all() -> None:
-    """Run the suite's reset hooks (containers first), then moto's own reset; the clock runs on in real mode."""
+    """Run the suite's reset hooks (containers first), then moto's own reset, and forget the saved state; the
+    clock runs on in real mode."""
     from moto.moto_api._internal import moto_api_backend
 
-    hooks.run(hooks.ON_RESET)
-    moto_api_backend.reset()
-    clock.CLOCK.set_mode("real")  # a test that left the clock manual does not freeze the next one
+    def forget() -> None:
+        hooks.run(hooks.ON_RESET)
+        moto_api_backend.reset()
+        clock.CLOCK.set_mode("real")  # a test that left the clock manual does not freeze the next one
+
+    persistence.reset(forget)
 
 
 def build_app(config: Settings) -> ControlApp:
@@ -104,21 +110,24 @@ def build_app(config: Settings) -> ControlApp:
 
     extensions.install()
     cur_export.apply()  # the CUR 2.0 export of the emulator's task history (emulator/cur_export.py)
-    app = ControlApp(DomainDispatcherApplication(create_backend_app), config.port)
+    # moto's dispatcher, with a 501 for a service it lacks (emulator/unsupported.py): the last layer before moto
+    app = ControlApp(unsupported.UnsupportedServices(DomainDispatcherApplication(create_backend_app)), config.port)
     hooks.CONFIG["app"] = app  # lets a fix re-enter the whole chain (the faults' "lost" answers)
+    persistence.start(config)  # what the state directory holds, loaded and reconciled (emulator/persistence.py)
     return app
 
 
 def serve(config: Settings) -> None:
     """Serve until SIGTERM or SIGINT; on the way out, run the shutdown hooks (remove containers)."""
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
+
+    from emulator.request_log import LabRequestHandler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = build_app(config)
-    checked = shapes.wrap(app, config.check_shapes)  # answers against botocore's model, when asked
+    checked = shapes.wrap(persistence.wrap(app), config.check_shapes)  # answers against botocore's model, when asked
     gate = access.guard(checked, config.port, config.state_path(), config.ecr_registry)  # signed requests only
-    server = make_server(HOST, config.port, gate, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(HOST, config.port, gate, threaded=True, request_handler=LabRequestHandler)
 
     def shutdown(signum: int, frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

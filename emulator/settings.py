@@ -20,6 +20,8 @@ DEFAULT_SIMULATED_SECONDS = 3.0
 #: name -> (what it sets, default): the server's variables, as the README's table documents them.
 VARIABLES: dict[str, tuple[str, str]] = {
     "FARGATE_LAB_STATE_DIR": ("where the server keeps its log, ECR blobs and start lock", "~/.cache/fargate-lab"),
+    "FARGATE_LAB_PERSIST": ("1: keep the backend's state in the state directory across stop, start and crash; 0: "
+                            "forget it at stop (the persistence benchmark's baseline)", "1"),
     "FARGATE_LAB_FAULTS": ("fault injection spec, e.g. throttle=0.3,seed=7 (see emulator/faults.py)", "none"),
     "FARGATE_LAB_RUNTIME": ("how ECS tasks run: auto (Docker when an engine answers), docker or simulated", "auto"),
     "FARGATE_LAB_SIMULATED_SECONDS": ("how long a simulated one-off task runs, in seconds", "3"),
@@ -43,6 +45,7 @@ class Settings:
     ecr_registry: str | None = None
     ecr_password: str | None = None
     check_shapes: str | None = None
+    persist: bool = True
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -60,7 +63,10 @@ class Settings:
             seconds = -1.0
         if not seconds >= 0:
             raise InvalidSetting("FARGATE_LAB_SIMULATED_SECONDS", raw_seconds, "a number of seconds >= 0, e.g. 3")
-        return cls(state_dir=Path(base), faults=env.get("FARGATE_LAB_FAULTS") or None, runtime=runtime,
+        persist = env.get("FARGATE_LAB_PERSIST") or "1"
+        if persist not in ("0", "1"):
+            raise InvalidSetting("FARGATE_LAB_PERSIST", persist, "1 (keep the state) or 0 (forget it at stop)")
+        return cls(state_dir=Path(base), persist=persist == "1", faults=env.get("FARGATE_LAB_FAULTS") or None, runtime=runtime,
                    simulated_seconds=seconds, ecr_registry=env.get("FARGATE_LAB_ECR_REGISTRY") or None,
                    ecr_password=env.get("FARGATE_LAB_ECR_PASSWORD") or None,
                    check_shapes=env.get("FARGATE_LAB_CHECK_SHAPES") or None)

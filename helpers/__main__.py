@@ -35,14 +35,36 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidParameters as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if parameters.get("backend", "local") == "local":
+    backend = parameters.get("backend", "local")
+    url = None
+    if backend == "local":
         from helpers import local
 
-        info = local.start()
-        print(f"embedded backend: {info.url}")
+        url = local.start().url
+        print(f"embedded backend: {url}")
     results = runner.run_notebooks(notebooks, parameters, args.out, progress=args.progress)
     print(runner.summary_table(results))
+    print()
+    print(runner.closing_summary(results[0].output.parent, backend, url, _still_running(backend, parameters)))
     return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def _still_running(backend: str, parameters: dict) -> list | None:
+    """What runs in the lab's regions after the run; None (said as such) when the backend cannot be read."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    import helpers
+    from helpers import local, still_running
+    from helpers.cleanup import LAB_REGIONS
+    from helpers.errors import LabError
+
+    region = parameters.get("region") if isinstance(parameters.get("region"), str) else None
+    try:
+        session = helpers.connect(backend=backend, region=region or LAB_REGIONS[0])
+        published = still_running.published_ports(local.port()) if backend == "local" else {}
+        return still_running.everywhere(session, [session.region_name, *LAB_REGIONS], published)
+    except (BotoCoreError, ClientError, LabError):
+        return None
 
 
 if __name__ == "__main__":

@@ -28,11 +28,14 @@ from helpers.tags import RUN_ID_TAG_KEY, is_suite_tagged
 from helpers.taskdef import DefinitionCache
 
 #: Deletion order: what depends on something is deleted before it.
-KINDS = ("service", "task", "task definition", "event rule", "log policy", "log group", "security group", "role", "secret",
+KINDS = ("service", "task", "listener", "load balancer", "target group", "task definition", "event rule", "log policy", "log group", "security group", "role", "secret",
          "repository", "cluster")
 ECR_GB_MONTH = 0.10
 LOGS_GB_MONTH = 0.03
 SECRET_MONTH = 0.40
+#: An Application Load Balancer's hourly price in us-east-1 (https://aws.amazon.com/elasticloadbalancing/pricing/);
+#: its LCUs (traffic) are billed on top and not estimated here.
+ALB_HOUR = 0.0225
 DAYS_PER_MONTH = 365 / 12
 COLUMNS = ["kind", "region", "name", "id", "run_id", "cost_per_day_usd", "note"]
 #: Regions searched besides the session's when none are given: those the lab's notebooks use by default
@@ -42,6 +45,7 @@ LAB_REGIONS = ("us-east-1", "eu-west-1")
 GONE = {
     "ServiceNotFoundException", "ServiceNotActiveException", "ClusterNotFoundException", "ResourceNotFoundException",
     "InvalidGroup.NotFound", "NoSuchEntity", "RepositoryNotFoundException",
+    "ListenerNotFound", "LoadBalancerNotFound", "TargetGroupNotFound",
 }
 #: ECS says "not found" or "inactive" with generic codes (ClientException, InvalidParameterException).
 GONE_WORDS = ("not found", "inactive", "does not exist")
@@ -251,6 +255,39 @@ def _find_security_groups(session: boto3.Session) -> list[Resource]:
     return found
 
 
+def _elbv2_tags(elbv2: Any, arns: list[str]) -> dict[str, list]:
+    """Each ARN's tags: DescribeTags takes 20 ARNs at a time."""
+    return {d["ResourceArn"]: d.get("Tags", []) for chunk in _chunks(arns, 20)
+            for d in elbv2.describe_tags(ResourceArns=chunk)["TagDescriptions"]}
+
+
+def _find_load_balancers(session: boto3.Session, balancers: list[dict]) -> list[Resource]:
+    tags = _elbv2_tags(session.client("elbv2"), [b["LoadBalancerArn"] for b in balancers])
+    return [Resource("load balancer", b["LoadBalancerName"], b["LoadBalancerArn"],
+                     _tag(tags[b["LoadBalancerArn"]], RUN_ID_TAG_KEY), ALB_HOUR * 24, "ALB hours; LCUs not estimated")
+            for b in balancers if is_suite_tagged(tags.get(b["LoadBalancerArn"]))]
+
+
+def _find_listeners(session: boto3.Session, balancers: list[dict]) -> list[Resource]:
+    """The suite's listeners, on any load balancer (one the suite did not make keeps its own)."""
+    elbv2 = session.client("elbv2")
+    listeners = [(b, listener) for b in balancers
+                 for listener in _pages(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=b["LoadBalancerArn"])]
+    tags = _elbv2_tags(elbv2, [listener["ListenerArn"] for _, listener in listeners])
+    return [Resource("listener", f"{b['LoadBalancerName']}:{listener['Port']}", listener["ListenerArn"],
+                     _tag(tags[listener["ListenerArn"]], RUN_ID_TAG_KEY), 0.0, "billed with its load balancer")
+            for b, listener in listeners if is_suite_tagged(tags.get(listener["ListenerArn"]))]
+
+
+def _find_target_groups(session: boto3.Session) -> list[Resource]:
+    elbv2 = session.client("elbv2")
+    groups = list(_pages(elbv2, "describe_target_groups", "TargetGroups"))
+    tags = _elbv2_tags(elbv2, [g["TargetGroupArn"] for g in groups])
+    return [Resource("target group", g["TargetGroupName"], g["TargetGroupArn"],
+                     _tag(tags[g["TargetGroupArn"]], RUN_ID_TAG_KEY), 0.0, "free")
+            for g in groups if is_suite_tagged(tags.get(g["TargetGroupArn"]))]
+
+
 def _find_roles(session: boto3.Session) -> list[Resource]:
     iam = session.client("iam")
     found = []
@@ -310,9 +347,14 @@ def _find_in(session: Any, kinds: set[str]) -> list[Resource]:
         "service", "task", "cluster"} & kinds else []
     defs = _TaskDefinitions(session)
     services = _find_services(session, clusters, defs) if {"service", "task"} & kinds else []
+    balancers = list(_pages(session.client("elbv2"), "describe_load_balancers", "LoadBalancers")) if {
+        "listener", "load balancer"} & kinds else []
     finders: dict[str, Callable[[], list[Resource]]] = {
         "service": lambda: services,
         "task": lambda: _find_tasks(session, clusters, defs, services),
+        "listener": lambda: _find_listeners(session, balancers),
+        "load balancer": lambda: _find_load_balancers(session, balancers),
+        "target group": lambda: _find_target_groups(session),
         "task definition": lambda: _find_task_definitions(session, defs),
         "event rule": lambda: _find_event_rules(session),
         "log policy": lambda: _find_log_policies(session),
@@ -377,6 +419,20 @@ def _delete_security_group(session: boto3.Session, r: Resource) -> None:
     _patiently(lambda: ec2.delete_security_group(GroupId=r.id), {"DependencyViolation"})
 
 
+def _delete_load_balancer(session: boto3.Session, r: Resource) -> None:
+    """Wait until it is gone: its network interfaces hold its security group (deleted after it) until then."""
+    elbv2 = session.client("elbv2")
+    elbv2.delete_load_balancer(LoadBalancerArn=r.id)
+    elbv2.get_waiter("load_balancers_deleted").wait(LoadBalancerArns=[r.id],
+                                                    WaiterConfig={"Delay": 5, "MaxAttempts": 60})
+
+
+def _delete_target_group(session: boto3.Session, r: Resource) -> None:
+    """A group stays in use a little while after its listener or load balancer is deleted on AWS."""
+    elbv2 = session.client("elbv2")
+    _patiently(lambda: elbv2.delete_target_group(TargetGroupArn=r.id), {"ResourceInUse"})
+
+
 def _delete_cluster(session: boto3.Session, r: Resource) -> None:
     """Stopped tasks and deleted services linger (STOPPING, DRAINING) a while on AWS: the cluster waits for them."""
     ecs = session.client("ecs")
@@ -388,6 +444,9 @@ DELETERS: dict[str, Callable[[boto3.Session, Resource], None]] = {
     "service": _delete_service,
     "task": lambda s, r: s.client("ecs").stop_task(cluster=r.extra["cluster"], task=r.id,
                                                    reason="fargate-lab cleanup"),
+    "listener": lambda s, r: s.client("elbv2").delete_listener(ListenerArn=r.id),
+    "load balancer": _delete_load_balancer,
+    "target group": _delete_target_group,
     "task definition": lambda s, r: s.client("ecs").deregister_task_definition(taskDefinition=r.id),
     "event rule": _delete_event_rule,
     "log policy": lambda s, r: s.client("logs").delete_resource_policy(policyName=r.name),

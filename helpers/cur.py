@@ -352,3 +352,49 @@ def reconcile(estimate: pd.DataFrame, billed: pd.DataFrame) -> pd.DataFrame:
     why = why.mask(both["estimate_usd"].isna(), "no events kept for it (ran before the history was set up)")
     both["why"] = why
     return both
+
+
+def agreement(reconciled: pd.DataFrame) -> str:
+    """One line on how far the estimate from events and the billed split cost are apart, task by task."""
+    both = reconciled.dropna(subset=["estimate_usd", "billed_usd"])
+    only_history = int(reconciled["billed_usd"].isna().sum())
+    only_billed = int(reconciled["estimate_usd"].isna().sum())
+    if both.empty:
+        return f"no task both in the history and billed ({only_history} only in history, {only_billed} only billed)"
+    worst = both.loc[both["difference_pct"].abs().idxmax()]
+    return (f"{len(both)} task(s) in history and bill: largest difference per task "
+            f"{abs(worst['difference_pct']):.3f}% ({worst['why']}); {only_history} only in history, "
+            f"{only_billed} only billed")
+
+
+def _by_day(estimate: pd.DataFrame) -> pd.DataFrame:
+    """Each task's estimate split over the UTC days of its billing window, in proportion to its seconds there."""
+    rows = []
+    for task in estimate.dropna(subset=["billing_start", "billing_end", "cost_usd"]).itertuples():
+        start, end = pd.Timestamp(task.billing_start), pd.Timestamp(task.billing_end)
+        seconds = max((end - start).total_seconds(), 0.0)
+        day = start.normalize()
+        while True:
+            part = (min(end, day + pd.Timedelta(days=1)) - max(start, day)).total_seconds()
+            share = part / seconds if seconds else 1.0
+            rows.append({"day": day.date(), "cluster": task.cluster, "service": task.service,
+                         "task_arn": task.task_arn, "estimate_usd": task.cost_usd * share})
+            day += pd.Timedelta(days=1)
+            if day >= end:
+                break
+    return pd.DataFrame(rows, columns=["day", "cluster", "service", "task_arn", "estimate_usd"])
+
+
+def per_service_day(estimate: pd.DataFrame, per_day: pd.DataFrame) -> pd.DataFrame:
+    """Per day, cluster and service: the history's tasks, the estimate from events (a task split over the days it
+    ran) and the billed split cost (``ready(..., "cost_per_service_day")``), with their difference."""
+    days = _by_day(estimate)
+    days["service"] = days["service"].fillna("(standalone)")  # CUR's name for a task of no service
+    history = days.groupby(["day", "cluster", "service"], as_index=False).agg(
+        history_tasks=("task_arn", "nunique"), estimate_usd=("estimate_usd", "sum"))
+    billed = per_day[["day", "cluster", "service", "split_cost_usd"]].rename(columns={"split_cost_usd": "billed_usd"})
+    billed = billed.assign(day=pd.to_datetime(billed["day"]).dt.date)
+    both = history.merge(billed, on=["day", "cluster", "service"], how="outer")
+    both["difference_usd"] = both["estimate_usd"] - both["billed_usd"]
+    both.attrs["source"] = "history: kept events; estimate: the history priced; billed: CUR 2.0 split cost"
+    return both.sort_values(["day", "cluster", "service"], ignore_index=True)

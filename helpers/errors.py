@@ -134,3 +134,11 @@ class QueryFailed(LabError):
     def __init__(self, engine: str, message: str, sql: str) -> None:
         self.engine, self.reason, self.sql = engine, message, sql
         super().__init__(f"{engine} rejected the query: {message}\nthe query was:\n{sql}")
+
+
+class LoadBalancerRefused(LabError):
+    """ELBv2 refused a call of ``helpers.loadbalancer`` (bad input, a name or port taken): its code and message."""
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        self.operation, self.code, self.aws_message = operation, code, message
+        super().__init__(f"ELBv2 refused {operation}: {code}: {message}")

@@ -112,8 +112,8 @@ def default_vpc(session: Any) -> str:
 
 
 def ensure_security_group(session: Any, vpc_id: str, name: str = SECURITY_GROUP_NAME, *,
-                          tags: Mapping[str, str] | None = None) -> str:
-    """The suite's security group in ``vpc_id`` (all egress, no ingress), created if missing."""
+                          tags: Mapping[str, str] | None = None, description: str | None = None) -> str:
+    """The suite's security group ``name`` in ``vpc_id`` (all egress, no ingress), created if missing."""
     ec2 = session.client("ec2")
     found = _security_group_id(ec2, vpc_id, name)
     if found:
@@ -121,7 +121,7 @@ def ensure_security_group(session: Any, vpc_id: str, name: str = SECURITY_GROUP_
     try:
         created = ec2.create_security_group(
             GroupName=name, VpcId=vpc_id,
-            Description="fargate-lab tasks: outbound only (image pulls, logs)",
+            Description=description or "fargate-lab tasks: outbound only (image pulls, logs)",
             TagSpecifications=[{"ResourceType": "security-group", "Tags": as_aws(suite_tags(tags), "Key")}],
         )
     except botocore.exceptions.ClientError as exc:

@@ -178,3 +178,14 @@ def refresh_price_table(session: boto3.Session, regions: Iterable[str]) -> tuple
             source = "no rates: costs in this region are unknown"
         sources.append({"region": region, "source": source})
     return table, pd.DataFrame(sources, columns=["region", "source"])
+
+
+def rate_table(table: Mapping, regions: Iterable[str]) -> pd.DataFrame:
+    """The rates a notebook prices with, one row per region and platform: USD per vCPU-hour and per GB-hour.
+
+    A region the table has no rates for has no row (its costs are unknown, as ``refresh_price_table`` says).
+    """
+    rows = [{"region": region, "platform": platform, "usd_per_vcpu_hour": rates["vcpu"], "usd_per_gb_hour": rates["gb"]}
+            for region in dict.fromkeys(regions) for platform, rates in table["regions"].get(region, {}).items()
+            if isinstance(rates, Mapping)]
+    return pd.DataFrame(rows, columns=["region", "platform", "usd_per_vcpu_hour", "usd_per_gb_hour"])

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from jupyter_client import AsyncKernelManager
+
 from helpers.errors import InvalidParameters
 from helpers.parameters import for_notebook, parse_text, unknown_name
 from helpers.tags import RUN_ID_ENV
@@ -23,6 +25,21 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 #: The kernels' own log says only errors: its "running over TCP without encryption" warning is about a kernel
 #: on 127.0.0.1 that only this process talks to, and would repeat once per notebook in a passing run.
 KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+
+
+class NoInterruptAtShutdown(AsyncKernelManager):
+    """nbclient's kernel manager, minus the SIGINT jupyter_client sends before every shutdown request.
+
+    That interrupt goes to the kernel's whole process group. After the last cell has answered there is nothing to
+    interrupt: the signal only lands in whatever the kernel (or a process it started) handles at that instant, and
+    a passing run printed "KeyboardInterrupt caught in kernel." A shutdown here is a shutdown request alone; a
+    kernel that does not stop is still terminated, then killed, and a cell timeout still interrupts.
+    """
+
+    async def _async_interrupt_kernel(self) -> None:
+        if self.shutting_down:
+            return
+        await super()._async_interrupt_kernel()
 
 
 @dataclass
@@ -103,6 +120,7 @@ def run_notebooks(
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=given, cwd=str(notebook.parent),
                 progress_bar=progress, log_output=False, extra_arguments=list(KERNEL_ARGUMENTS),
+                kernel_manager_class=NoInterruptAtShutdown,
             )
             results.append(NotebookRun(notebook.name, "ok", time.monotonic() - started, output))
         except Exception as exc:  # noqa: BLE001 - any failure is reported in the table, the run stops
@@ -126,4 +144,30 @@ def summary_table(results: list[NotebookRun]) -> str:
     for r in results:
         if r.status == "failed":
             lines.append(f"\n{r.notebook} failed: {r.error}\nexecuted notebook kept at: {r.output}")
+    return "\n".join(lines)
+
+
+def closing_summary(out_dir: Path, backend: str, url: str | None, running: list | None) -> str:
+    """What a person needs after the table: where the executed notebooks are, what still runs (and, on the
+    embedded backend, that it keeps running), and how to stop or clean up. ``running``: ``still_running``'s
+    answer, or None when it could not be read."""
+    where = "the embedded backend" if backend == "local" else "your AWS account (billed until deleted)"
+    lines = [f"executed notebooks: {Path(out_dir).resolve()}/"]
+    if backend == "local":
+        lines.append(f"the embedded backend keeps running at {url}, with what the notebooks created")
+    if running is None:
+        lines.append(f"still running in {where}: could not be read")
+    elif running:
+        lines.append(f"still running in {where}:")
+        lines += [f"  {r}" for r in running]
+    else:
+        lines.append(f"still running in {where}: no service and no task")
+    cleanup = "python -m helpers run notebooks/99_cleanup.ipynb -p dry_run false -p confirm true"
+    if backend == "local":
+        lines += [f"delete what the notebooks created: {cleanup}",
+                  "forget everything the backend holds: python -m helpers.local reset",
+                  "stop the backend and its containers: python -m helpers.local stop (or make backend-stop); "
+                  "make clean also removes runs/"]
+    else:
+        lines.append(f"delete what the notebooks created: {cleanup.replace(' -p', ' --backend aws -p', 1)}")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -88,3 +89,36 @@ def what_if(projection: pd.DataFrame, *, peak_cpu: float = 0.4, peak_memory: flo
     out.attrs["basis"] = (f"estimate: USD per month at desired count x 730 h; right size assumes a peak of "
                           f"{peak_cpu:.0%} CPU and {peak_memory:.0%} memory plus {headroom:.0%} headroom")
     return out
+
+
+@dataclass(frozen=True)
+class Rightsizing:
+    """The service its right size saves most on: what it requests, the right size, the cheaper valid sizes."""
+
+    service: str
+    cpu: int
+    memory: int
+    right: tuple[int, int]
+    saving_usd_per_month: float
+    options: pd.DataFrame  # ``cheaper_sizes`` of the requested size
+
+    def __str__(self) -> str:
+        return (f"{self.service}: requested {self.cpu}/{self.memory}, right size {self.right[0]}/{self.right[1]} "
+                f"(assumed peak), ${self.saving_usd_per_month:.2f} per month less (estimate)")
+
+
+def biggest_rightsizing(projection: pd.DataFrame, scenarios: pd.DataFrame, *, peak_cpu: float, peak_memory: float,
+                        headroom: float = 0.25, table: Mapping | None = None) -> Rightsizing | None:
+    """Of ``what_if``'s ``scenarios`` (rows as in ``projection``), the service the right size saves most on.
+
+    None when no service has both figures (unknown sizes) or none would be cheaper at its right size.
+    """
+    saving = (scenarios["as_is"] - scenarios["rightsized"]).astype(float).dropna()
+    if saving.empty or saving.max() <= 0:
+        return None
+    top = projection.loc[saving.idxmax()]
+    cpu, memory, os_family = int(top["cpu"]), int(top["memory"]), str(top["os_family"])
+    options = cheaper_sizes(cpu, memory, region=top["region"], arch=top["arch"], os_family=os_family, table=table)
+    right = rightsize(cpu, memory, peak_cpu=peak_cpu, peak_memory=peak_memory, headroom=headroom,
+                      os_family=os_family)
+    return Rightsizing(str(top["service"]), cpu, memory, right, float(saving.max()), options)

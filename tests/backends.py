@@ -7,7 +7,8 @@ fresh temporary directory, whatever the environment said, and drops the variable
 tests' backends behave (faults, a run id, call recording). nbmake's and papermill's kernels inherit the result.
 
 Every backend a test starts comes from ``embedded_backend``: a free port (or the process's own), simulated tasks
-unless a test asks for real containers, stopped afterwards.
+unless a test asks for real containers, an empty state (what an earlier backend on that port kept is removed),
+stopped afterwards.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ def embedded_backend(runtime: str = "simulated", faults: str | None = None,
 
     for attempt in range(3):
         chosen = port or free_port()
+        if local.status(chosen) is None:  # a port used before in this process starts empty, not with its state
+            for kept in (f"state-{chosen}", f"ecr-blobs-{chosen}"):
+                shutil.rmtree(local.state_dir() / kept, ignore_errors=True)
         try:
             info = local.start(chosen, faults=faults, runtime=runtime)
             break

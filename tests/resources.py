@@ -24,7 +24,7 @@ def network(session: boto3.Session, group_id: str) -> dict:
 
 def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | None,
                 desired_count: int = 1) -> dict[str, str]:
-    """A cluster, service, task, task definition, event rule, log policy, log group, security group, role, secret
+    """A cluster, service, task, listener, load balancer, target group, task definition, event rule, log policy, log group, security group, role, secret
     and repository
     (with one image) named ``name``; ``tags=None`` creates them without any tag. Returns kind -> name."""
     ecs, ecr, ec2 = session.client("ecs"), session.client("ecr"), session.client("ec2")
@@ -34,6 +34,14 @@ def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | Non
     vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
     spec = [{"ResourceType": "security-group", "Tags": as_aws(tags)}] if tags else []
     group = ec2.create_security_group(GroupName=name, Description="test", VpcId=vpc, TagSpecifications=spec)
+    elbv2 = session.client("elbv2")
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    balancer = elbv2.create_load_balancer(Name=name, Subnets=subnets[:2], SecurityGroups=[group["GroupId"]],
+                                          **aws_tags)["LoadBalancers"][0]
+    target_group = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip",
+                                             **aws_tags)["TargetGroups"][0]
+    elbv2.create_listener(LoadBalancerArn=balancer["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=[
+        {"Type": "forward", "TargetGroupArn": target_group["TargetGroupArn"]}], **aws_tags)
     session.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=TRUST, **aws_tags)
     session.client("iam").put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}))
@@ -69,7 +77,8 @@ def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | Non
                            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
                                       "size": len(config), "digest": digest}, "layers": []})
     ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag="v1")
-    return {"cluster": name, "service": name, "task definition": f"{name}:1", "event rule": name,
+    return {"cluster": name, "service": name, "listener": f"{name}:80", "load balancer": name, "target group": name,
+            "task definition": f"{name}:1", "event rule": name,
             "log policy": f"{name}-delivery", "log group": f"/{name}",
             "security group": name, "role": name, "secret": name, "repository": name}
 
@@ -82,8 +91,14 @@ def snapshot(session: boto3.Session) -> dict[str, set[str]]:
     services = {s["serviceName"] for c in clusters
                 for s in ecs.describe_services(cluster=c["clusterArn"], services=ecs.list_services(
                     cluster=c["clusterArn"])["serviceArns"] or ["none"])["services"] if s["status"] == "ACTIVE"}
+    elbv2 = session.client("elbv2")
+    balancers = elbv2.describe_load_balancers()["LoadBalancers"]
     return {
         "cluster": {c["clusterName"] for c in clusters},
+        "listener": {f"{b['LoadBalancerName']}:{listener['Port']}" for b in balancers
+                     for listener in elbv2.describe_listeners(LoadBalancerArn=b["LoadBalancerArn"])["Listeners"]},
+        "load balancer": {b["LoadBalancerName"] for b in balancers},
+        "target group": {g["TargetGroupName"] for g in elbv2.describe_target_groups()["TargetGroups"]},
         "service": services,
         "task definition": {a.rsplit("/", 1)[1] for a in ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]},
         "log group": {g["logGroupName"] for g in session.client("logs").describe_log_groups()["logGroups"]},

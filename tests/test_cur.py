@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import boto3
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -108,26 +109,44 @@ def test_a_period_with_no_data_is_an_empty_labelled_result(export):
     assert empty.empty and "no CUR line items" in cur.describe(empty)
 
 
-def test_bad_input_names_the_parameter_before_any_query(export, tmp_path):
-    session = _Session(athena=object())  # any call on it would fail: nothing may run
-    with pytest.raises(InvalidParameter, match="engine"):
-        cur.query(session, "SELECT 1 FROM {cur}", engine="spark")
-    with pytest.raises(InvalidParameters) as missing:
-        cur.query(session, "SELECT 1 FROM {cur}", engine="athena")
-    assert [p.split()[0] for p in missing.value.problems] == ["database", "table", "output_location"]
-    with pytest.raises(InvalidParameters, match="output_location is missing"):
-        cur.query(session, "SELECT 1 FROM {cur}", database="cur", table="cur2")  # auto on AWS: Athena
-    with pytest.raises(InvalidParameter, match="output_location"):
-        cur.query(session, "SELECT 1 FROM {cur}", engine="athena", database="d", table="t", output_location="/tmp")
-    with pytest.raises(InvalidParameter, match="cur_path.*exists"):
-        cur.query(session, "SELECT 1 FROM {cur}", cur_path=str(tmp_path / "nowhere"))
+def _not_cur(tmp_path) -> str:
     pq.write_table(pa.table({"x": [1]}), tmp_path / "not_cur.parquet")
-    with pytest.raises(InvalidParameter, match="cur_path.*no line_item_usage_start_date"):
-        cur.query(session, "SELECT 1 FROM {cur}", cur_path=str(tmp_path / "not_cur.parquet"))
+    return str(tmp_path / "not_cur.parquet")
+
+
+#: Issue 16's bad input, a row each: (query arguments, error class, the words its message must have).
+BAD_INPUT = {
+    "an unknown engine": (lambda tmp: {"engine": "spark"}, InvalidParameter, "engine"),
+    "athena without database, table, output location": (
+        lambda tmp: {"engine": "athena"}, InvalidParameters,
+        "(?s)database is missing.*table is missing.*output_location is missing"),
+    "auto on AWS is athena: without an output location": (
+        lambda tmp: {"database": "cur", "table": "cur2"}, InvalidParameters, "output_location is missing"),
+    "athena with an output location not in S3": (
+        lambda tmp: {"engine": "athena", "database": "d", "table": "t", "output_location": "/tmp"},
+        InvalidParameter, "output_location.*s3://"),
+    "a cur_path that does not exist": (
+        lambda tmp: {"cur_path": str(tmp / "nowhere")}, InvalidParameter, "cur_path.*exists"),
+    "a cur_path with no CUR 2.0 columns": (
+        lambda tmp: {"cur_path": _not_cur(tmp)}, InvalidParameter, "cur_path.*no line_item_usage_start_date"),
+}
+
+
+@pytest.mark.parametrize("arguments,error,words", BAD_INPUT.values(), ids=BAD_INPUT.keys())
+def test_bad_input_names_the_parameter_before_any_query(tmp_path, arguments, error, words):
+    session = _Session(athena=object())  # any call on it would fail: nothing may run, nothing costs money
+    with pytest.raises(error, match=words):
+        cur.query(session, "SELECT 1 FROM {cur}", **arguments(tmp_path))
+
+
+def test_sql_without_the_table_is_refused_before_any_query(export):
     with pytest.raises(InvalidParameter, match="sql"):
-        cur.query(session, "SELECT 1", cur_path=export)
+        cur.query(_Session(athena=object()), "SELECT 1", cur_path=export)
+
+
+def test_sql_duckdb_rejects_gives_its_message_and_the_query(export):
     with pytest.raises(QueryFailed, match="DuckDB rejected the query") as failed:
-        cur.query(session, "SELECT no_such_column FROM {cur}", cur_path=export)
+        cur.query(_Session(athena=object()), "SELECT no_such_column FROM {cur}", cur_path=export)
     assert "SELECT no_such_column FROM cur" in str(failed.value)  # the query is shown
 
 
@@ -215,3 +234,49 @@ def test_scan_cost_rounds_up_to_the_megabyte_with_a_ten_megabyte_minimum():
     assert cur.scan_cost(0) == 0.0
     assert cur.scan_cost(1) == pytest.approx(10 * 2**20 / 1e12 * 5.0)
     assert cur.scan_cost(11 * 2**20 + 1) == pytest.approx(12 * 2**20 / 1e12 * 5.0)
+
+
+def test_per_service_day_splits_a_task_over_the_days_it_ran_and_sets_it_beside_the_bill():
+    estimate = pd.DataFrame({
+        "task_arn": [TASK.format("a"), TASK.format("b")], "cluster": ["demo-web", "demo-web"],
+        "service": ["web", None], "cost_usd": [3.0, 1.0],
+        "billing_start": pd.to_datetime(["2026-11-30T18:00:00Z", "2026-12-01T01:00:00Z"]),
+        "billing_end": pd.to_datetime(["2026-12-01T06:00:00Z", "2026-12-01T02:00:00Z"])})
+    per_day = pd.DataFrame({"day": pd.to_datetime(["2026-11-30", "2026-12-01", "2026-12-01"]),
+                            "cluster": ["demo-web"] * 3, "service": ["web", "web", "(standalone)"],
+                            "split_cost_usd": [1.5, 1.5, 1.02]})
+    compared = cur.per_service_day(estimate, per_day).set_index(["day", "service"])
+    day1, day2 = datetime(2026, 11, 30).date(), datetime(2026, 12, 1).date()
+    assert compared.loc[(day1, "web"), "estimate_usd"] == pytest.approx(1.5)  # 6 of the 12 hours
+    assert compared.loc[(day2, "web"), "estimate_usd"] == pytest.approx(1.5)
+    assert compared.loc[(day2, "(standalone)"), "history_tasks"] == 1
+    assert compared.loc[(day2, "(standalone)"), "difference_usd"] == pytest.approx(-0.02)
+
+
+def test_agreement_names_the_largest_difference_and_what_is_on_one_side_only():
+    estimate = pd.DataFrame({"task_arn": ["a", "b", "c"], "cluster": "c", "service": "s", "spot": False,
+                             "billed_seconds": [600, 600, 600], "cost_usd": [1.0, 2.0, 1.0]})
+    billed = pd.DataFrame({"task_arn": ["a", "b", "d"], "split_cost_usd": [1.0, 2.02, 5.0]})
+    line = cur.agreement(cur.reconcile(estimate, billed))
+    assert line.startswith("2 task(s) in history and bill: largest difference per task 0.990%")
+    assert line.endswith("1 only in history, 1 only billed")
+
+
+def test_the_benchmark_prints_duckdb_beside_pandas_and_the_events_seconds(capsys):
+    """benchmarks/cost_history_benchmark.py, scaled down (its defaults: 1,000,000 line items, 100,000 events)."""
+    import importlib.util
+    import inspect
+    import re
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "cost_history_benchmark.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    defaults = inspect.signature(bench.main).parameters
+    assert (defaults["rows"].default, defaults["events"].default) == (1_000_000, 100_000)
+    bench.main(20_000, 2_000)  # it checks DuckDB's and pandas' totals agree
+    out = capsys.readouterr().out
+    assert re.search(r"20,000 CUR line items per service and day: DuckDB [\d,]+ rows/s .*pandas [\d,]+ rows/s "
+                     r".*ratio [\d.]+x", out), out
+    assert re.search(r"2,000 task state change events -> 500 tasks in [\d.]+ s", out), out

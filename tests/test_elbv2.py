@@ -17,7 +17,6 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -34,6 +33,7 @@ class Target:
 
     def __init__(self, name: str) -> None:
         self.name, self.health_status, self.hang, self.requests = name, 200, threading.Event(), 0
+        self.released = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,7 +45,7 @@ class Target:
             def do_GET(self) -> None:
                 if self.path == "/health":
                     if outer.hang.is_set():
-                        time.sleep(3)
+                        outer.released.wait(3)  # longer than the check's timeout, until the test lets go
                     status, body = outer.health_status, b"ok"
                 else:
                     outer.requests += 1
@@ -66,6 +66,7 @@ class Target:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -288,3 +289,31 @@ def test_bad_input_gets_elbv2s_own_errors(elb):
     assert error == "InvalidConfigurationRequest" and "different VPC" in message
     assert code(elbv2.register_targets, TargetGroupArn=tg_arn, Targets=[{"Id": "8.8.8.8"}])[0] == "ValidationError"
     assert code(elbv2.register_targets, TargetGroupArn=tg_arn, Targets=[{"Id": "i-123"}])[0] == "ValidationError"
+    _, subnets = _network(ec2)
+    assert code(elbv2.create_load_balancer, Name="internal-web", Subnets=subnets)[0] == "ValidationError"
+    assert code(elbv2.create_load_balancer, Name="web", Subnets=subnets,
+                Scheme="internal")[0] == "DuplicateLoadBalancerName"
+    same = elbv2.create_load_balancer(Name="web", Subnets=subnets, Type="application")  # idempotent
+    assert same["LoadBalancers"][0]["LoadBalancerArn"] == lb["LoadBalancerArn"]
+
+
+def test_listeners_serve_again_after_a_restart_with_their_targets_health(targets):
+    from tests.backends import free_port
+
+    port = free_port()
+    info = local.start(port, runtime="simulated")
+    try:
+        session = lab_session(info)
+        elbv2, ec2 = session.client("elbv2"), session.client("ec2")
+        _, tg_arn, listener = _stack(elbv2, ec2)
+        a = targets("a")
+        elbv2.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": "127.0.0.1", "Port": a.port}])
+        assert _health(elbv2, tg_arn) == {a.port: ("healthy", None)}
+        url = local.listener_urls(port)[listener["ListenerArn"]]
+        local.stop(port)
+        info = local.start(port, runtime="simulated")
+        assert local.listener_urls(port) == {listener["ListenerArn"]: url}  # the same address when it is free
+        assert _health(elbv2, tg_arn) == {a.port: ("healthy", None)}
+        assert json.loads(_get(url)[2])["target"] == "a"
+    finally:
+        local.stop(port)

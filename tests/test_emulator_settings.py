@@ -32,6 +32,7 @@ def test_settings_come_from_the_environment_and_flags_win():
     ("FARGATE_LAB_RUNTIME", "podman", "one of auto, docker, simulated"),
     ("FARGATE_LAB_SIMULATED_SECONDS", "soon", "a number of seconds >= 0"),
     ("FARGATE_LAB_SIMULATED_SECONDS", "-1", "a number of seconds >= 0"),
+    ("FARGATE_LAB_PERSIST", "yes", "1 (keep the state) or 0 (forget it at stop)"),
 ])
 def test_a_bad_setting_says_what_would_be_valid(name, value, valid):
     with pytest.raises(InvalidSetting, match=re.escape(valid)):

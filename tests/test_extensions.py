@@ -26,6 +26,10 @@ def test_no_import_order_tricks_thread_locals_or_lab_attributes():
             for target in targets:  # cls.__setattr__ = ... would let moto's objects carry our state
                 if isinstance(target, ast.Attribute) and target.attr in ("__setattr__", "__dict__"):
                     raise AssertionError(f"{path}:{node.lineno}: {target.attr} of another class replaced")
+                owner = target.value if isinstance(target, ast.Attribute) else None
+                name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+                if name[:1].isupper():  # models.Image.x = ...: a method swapped on a class, not a seam
+                    raise AssertionError(f"{path}:{node.lineno}: {name}.{target.attr} replaced on a class")
 
 
 def test_every_backend_and_response_subclass_extends_the_moto_class_it_replaces():
@@ -33,6 +37,9 @@ def test_every_backend_and_response_subclass_extends_the_moto_class_it_replaces(
 
     for module_name, dict_name, ours in extensions._backends():
         original = getattr(importlib.import_module(module_name), dict_name).backend
+        assert issubclass(ours, original) or original is ours, (ours, original)
+    for module_name, class_name, ours in extensions._models():
+        original = getattr(importlib.import_module(module_name), class_name)
         assert issubclass(ours, original) or original is ours, (ours, original)
     for module_name, ours in extensions._responses():
         urls = importlib.import_module(module_name)

@@ -68,6 +68,7 @@ def test_ensure_is_idempotent_tagged_and_cleaned_up(session):
     result = cleanup.cleanup(session, dry_run=False, regions=[session.region_name])
     assert set(result.loc[result["kind"].isin(["event rule", "log policy", "log group"]), "action"]) == {"deleted"}
     assert events.list_rules(NamePrefix=history.RULE_NAME)["Rules"] == []
+    assert logs.describe_log_groups(logGroupNamePrefix=history.LOG_GROUP)["logGroups"] == []
     assert not [p for p in logs.describe_resource_policies()["resourcePolicies"]
                 if p["policyName"] == history.POLICY_NAME]
 

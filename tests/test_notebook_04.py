@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import papermill as pm
 
 from tests.conftest import ROOT
-
-
-def _text(nb) -> str:
-    parts = []
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            parts.append(output.get("text", "") or output.get("data", {}).get("text/plain", ""))
-    return "\n".join(parts)
+from tests.notebook_output import printed_text as _text
 
 
 def test_one_region_one_cluster(session, tmp_path):
@@ -26,3 +21,6 @@ def test_one_region_one_cluster(session, tmp_path):
     assert "(estimate from task state)" in text and "(projection)" in text
     assert "no billing data" in text
     assert "shipped table" in text  # no pricing service on the embedded backend: the fallback says so
+    assert "usd_per_vcpu_hour" in text and "linux_arm" in text  # the rate table (pricing.rate_table)
+    # the service the right size saves most on (whatif.biggest_rightsizing), one line above its plot
+    assert re.search(r"requested \d+/\d+, right size \d+/\d+ \(assumed peak\), \$\d+\.\d\d per month less", text)

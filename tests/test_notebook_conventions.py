@@ -12,10 +12,6 @@ import pytest
 from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-#: Notebooks whose cells still carry logic, with why (each one's cells move into helpers, then it leaves this list).
-LOGIC_NOT_MOVED_YET = {
-    "04_cost_and_state.ipynb": "its rate table (a comprehension) and rightsizing (12 lines) are still in cells",
-}
 MAX_CELL_LINES = 10
 COMPREHENSIONS = (ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp)
 
@@ -71,7 +67,7 @@ def test_logic_lives_in_helpers(path):
         assert len(text.splitlines()) <= 25, f"{path.name}: a code cell over 25 lines belongs in helpers"
 
 
-@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name not in LOGIC_NOT_MOVED_YET], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_code_cells_are_short_calls_without_comprehensions(path):
     """A learner reads a few calls per cell; loops over data and hand-built tables belong in helpers."""
     for cell in load(path)["cells"]:

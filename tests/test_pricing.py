@@ -69,6 +69,18 @@ def test_rates_from_the_answer_price_like_the_table_and_merge_over_it():
     assert "sa-east-1" not in partial_new["regions"]  # a new region needs every figure
 
 
+def test_the_rate_table_has_a_row_per_region_and_platform_the_table_prices():
+    shipped = cost.price_table()
+    rates = pricing.rate_table(shipped, ["us-east-1", "sa-east-1", "us-east-1"])  # sa-east-1: no shipped rates
+    assert list(rates.columns) == ["region", "platform", "usd_per_vcpu_hour", "usd_per_gb_hour"]
+    platforms = {p for p, v in shipped["regions"]["us-east-1"].items() if isinstance(v, dict)}
+    assert set(rates["region"]) == {"us-east-1"} and set(rates["platform"]) == platforms == {
+        "linux_x86", "linux_arm", "windows_x86"} and len(rates) == len(platforms)
+    x86 = rates.set_index("platform").loc["linux_x86"]
+    assert (x86["usd_per_vcpu_hour"], x86["usd_per_gb_hour"]) == (0.04048, 0.004445)
+    assert pricing.rate_table(shipped, ["sa-east-1"]).empty
+
+
 def test_refresh_falls_back_to_the_shipped_table_and_says_so(session):
     table, sources = pricing.refresh_price_table(session, ["us-east-1", "sa-east-1"])
     assert table["regions"]["us-east-1"] == cost.price_table()["regions"]["us-east-1"]

@@ -65,3 +65,11 @@ def test_nothing_points_at_a_guide_outside_the_repository():
 
 def test_the_readme_does_not_say_services_tasks_are_not_started():
     assert "does not start a service's tasks" not in README
+
+
+def test_the_readme_promises_no_expected_failure_the_bad_input_table_lacks():
+    from tests.test_bad_input import BAD_INPUT
+
+    promised = re.search(r"expected.failure|xfail", README, re.I)
+    marked = [case for case in BAD_INPUT if len(case) > 4]
+    assert not promised or marked, "the README promises expected-failure rows; tests/test_bad_input.py has none"

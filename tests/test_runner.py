@@ -12,6 +12,13 @@ from helpers.runner import default_notebooks, parse_value
 from tests.conftest import FIXTURES, ROOT
 
 RUNNER = FIXTURES / "runner"
+#: What a passing run must not print (stdout or stderr), whoever prints it: kernels, papermill, the runner.
+NOISE = re.compile(r"warning|error|traceback|keyboardinterrupt|timeout waiting", re.I)
+
+
+def noise(result: subprocess.CompletedProcess) -> list[str]:
+    """Lines of a run's output that read as a warning or an error."""
+    return [line for line in (result.stdout + result.stderr).splitlines() if NOISE.search(line)]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -28,15 +35,20 @@ def outputs(path: Path) -> str:
     return "\n".join(texts)
 
 
-def test_parameters_reach_only_the_notebooks_that_declare_them(tmp_path, backend):
+def test_parameters_reach_only_the_notebooks_that_declare_them(tmp_path, session):
     result = run(str(RUNNER / "a_params.ipynb"), str(RUNNER / "b_other.ipynb"),
                  "-p", "greeting", "bonjour", "-p", "sizes", "[256, 512]", "--out", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "greeting=bonjour sizes=[256, 512] type=list" in outputs(tmp_path / "a_params.ipynb")
     assert "other=1 has_greeting=False" in outputs(tmp_path / "b_other.ipynb")
-    assert "WARNING" not in result.stderr and "without encryption" not in result.stderr, result.stderr
+    assert "without encryption" not in result.stderr and not noise(result), noise(result)
     table = result.stdout
     assert "a_params.ipynb" in table and "b_other.ipynb" in table and table.count(" ok ") == 2
+    # the closing summary: where the notebooks are, the backend keeps running, what runs, how to stop
+    assert f"executed notebooks: {tmp_path.resolve()}/" in table
+    assert f"the embedded backend keeps running at {session.endpoint_url}" in table
+    assert "still running in the embedded backend: no service and no task" in table
+    assert "stop the backend and its containers: python -m helpers.local stop" in table
 
 
 def test_a_failing_notebook_stops_the_run_and_keeps_its_output(tmp_path, backend):
@@ -84,3 +96,23 @@ def test_a_bad_value_fails_the_run_before_any_notebook_starts(tmp_path):
     assert "parameter 'count' is 0" in result.stderr and "(in 02_run_fargate_task.ipynb)" in result.stderr
     assert "parameter 'region' is 'mars'" in result.stderr and "00_environment.ipynb, 02_run" in result.stderr
     assert list(tmp_path.iterdir()) == [], "a notebook ran"
+
+
+def test_a_passing_run_shuts_kernels_down_without_interrupting_them(tmp_path):
+    """jupyter_client sends SIGINT to a kernel's process group before every shutdown request; a kernel that has
+    answered every cell has nothing to interrupt, and the signal made a passing run print "KeyboardInterrupt caught
+    in kernel." A process the notebook started (in the kernel's group) records the signals it gets."""
+    import os
+    import signal
+    import time
+
+    from helpers.runner import run_notebooks
+
+    record = tmp_path / "signals.txt"
+    [result] = run_notebooks([RUNNER / "e_watcher.ipynb"], {"record": str(record)}, tmp_path / "out")
+    assert result.status == "ok", result.error
+    os.kill(int(Path(f"{record}.pid").read_text()), signal.SIGTERM)  # the watcher writes what it saw, then exits
+    deadline = time.monotonic() + 20
+    while not record.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert record.read_text() == "none", "the kernel's shutdown interrupted its process group"

@@ -19,6 +19,7 @@ from tests.resources import network
 
 CLUSTER, SERVICE = "events", "web"
 DEPLOYMENT, ACTION = "ECS Deployment State Change", "ECS Service Action"
+FAILED = "/aws/events/failed-deployments"
 
 
 def _definition(session, family: str, *, missing_log_group: bool = False) -> str:
@@ -47,14 +48,14 @@ def _until(session, done, passes: int = 400, step: float = 2.0) -> dict:
 @pytest.fixture
 def deployed(session):
     """A service of 2 tasks deployed (v1), then a v2 whose tasks fail to start: the circuit breaker fails it and
-    rolls back to v1. An SQS queue gets only what a second rule matches (failed deployments)."""
+    rolls back to v1. A second rule's log group gets only what that rule matches (failed deployments)."""
     history.ensure_task_history(session)
-    sqs, events = session.client("sqs"), session.client("events")
-    queue = sqs.create_queue(QueueName="failed-deployments")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    logs, events = session.client("logs"), session.client("events")
+    logs.create_log_group(logGroupName=FAILED)
+    failed_arn = logs.describe_log_groups(logGroupNamePrefix=FAILED)["logGroups"][0]["arn"].removesuffix(":*")
     events.put_rule(Name="failed-deployments", EventPattern=json.dumps({
         "source": ["aws.ecs"], "detail-type": [DEPLOYMENT], "detail": {"eventName": ["SERVICE_DEPLOYMENT_FAILED"]}}))
-    events.put_targets(Rule="failed-deployments", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    events.put_targets(Rule="failed-deployments", Targets=[{"Id": "failed", "Arn": failed_arn}])
     ecs = session.client("ecs")
     ecs.create_cluster(clusterName=CLUSTER)
     group = session.client("ec2").describe_security_groups()["SecurityGroups"][0]["GroupId"]
@@ -72,7 +73,7 @@ def deployed(session):
                       and s["deployments"][0]["id"] != first["deployments"][0]["id"])
     finally:
         local.set_clock("real")
-    return {"first": first, "last": last, "queue": queue}
+    return {"first": first, "last": last}
 
 
 def _kept(session, detail_type: str) -> list[dict]:
@@ -135,10 +136,8 @@ def test_scaling_in_sends_tasks_stopped(session, deployed):
     assert any("has stopped 1 running tasks" in m for m in messages)  # the service event beside it
 
 
-def test_only_the_rules_that_match_get_an_event_and_an_sqs_target_receives_it(session, deployed):
-    sqs = session.client("sqs")
-    messages = sqs.receive_message(QueueUrl=deployed["queue"], MaxNumberOfMessages=10)["Messages"]
-    bodies = [json.loads(m["Body"]) for m in messages]
+def test_only_the_rules_that_match_get_an_event(session, deployed):
+    bodies = list(history.events(session, log_group=FAILED, detail_types=[DEPLOYMENT, ACTION]))
     assert [(b["detail-type"], b["detail"]["eventName"]) for b in bodies] == [(DEPLOYMENT, "SERVICE_DEPLOYMENT_FAILED")]
     assert bodies[0]["resources"] == [deployed["first"]["serviceArn"]]
     session.client("events").disable_rule(Name=history.RULE_NAME)

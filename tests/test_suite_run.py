@@ -21,6 +21,7 @@ botocore backs off from 1 s after a throttling error; here, in the test's proces
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -193,3 +194,97 @@ def test_executed_notebooks_show_tables_a_person_can_read(suite_run):
         assert not re.search(r"\w\.\.\.<", text), f"{where}: text cut"
     images = [text for name, source, text in tables if name.startswith("01_") and "scan_status" in text]
     assert images and "COMPLETE" in images[-1], "notebook 01's image table has no scan result"
+
+
+#: What a passing run must not print, whoever prints it (kernels, papermill, pip, the runner).
+NOISE = re.compile(r"warning|error|traceback|keyboardinterrupt|timeout waiting", re.I)
+
+
+def test_a_passing_run_prints_no_warning_or_error_and_ends_with_what_still_runs(suite_run):
+    run = suite_run.run
+    assert run.returncode == 0, run.stdout + run.stderr
+    noisy = [line for line in (run.stdout + run.stderr).splitlines() if NOISE.search(line)]
+    assert noisy == [], "\n".join(noisy) + "\n\nstderr:\n" + run.stderr[-4000:]
+    for line in (f"executed notebooks: {(suite_run.out / 'run').resolve()}/",
+                 "the embedded backend keeps running at http://127.0.0.1:",
+                 "still running in the embedded backend:",
+                 "  us-east-1 service fargate-lab/sample-app: ",  # notebook 03's service, still deployed
+                 "delete what the notebooks created: python -m helpers run notebooks/99_cleanup.ipynb",
+                 "stop the backend and its containers: python -m helpers.local stop"):
+        assert line in run.stdout, f"the closing summary lacks {line!r}:\n{run.stdout}"
+    server_log = suite_run.log.read_text(errors="replace")
+    assert "Traceback" not in server_log, server_log[server_log.index("Traceback") - 2000:][:5000]
+
+
+def _outputs(notebook: Path) -> list[tuple[str, str]]:
+    """(cell source, everything it printed or showed as text) per code cell of an executed notebook."""
+    import json
+
+    cells = []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        texts = []
+        for output in cell.get("outputs", []):
+            texts.append("".join(output.get("text", "")))
+            plain = output.get("data", {}).get("text/plain", "")
+            texts.append(plain if isinstance(plain, str) else "".join(plain))
+        cells.append(("".join(cell["source"]), "\n".join(t for t in texts if t)))
+    return cells
+
+
+def test_notebook_01_shows_what_a_learner_needs_and_keeps_the_build_log_behind_a_parameter(suite_run):
+    cells = _outputs(suite_run.out / "run" / "01_push_to_ecr.ipynb")
+    everything = "\n".join(text for _, text in cells)
+    # no raw dump of describe_repositories (a pd.Series of its answer)
+    for raw in ("repositoryArn", "registryId", "imageScanningConfiguration", "dtype: object"):
+        assert raw not in everything, f"notebook 01 shows {raw!r}"
+    assert "mutable tags, scanned on push" in everything  # what the repository dump meant, in words
+    build = next(text for source, text in cells if "sample_image.build(" in source)
+    assert len(build.splitlines()) <= 6, f"the build printed {len(build.splitlines())} lines:\n{build}"
+    if "built by the Docker engine" in build:
+        assert re.search(r"\(\d+ lines of build log: show_build_log=True prints them\)", build), build
+
+
+def test_notebook_02_shows_the_definition_once_compactly_and_no_diff_without_a_live_revision(suite_run):
+    cells = _outputs(suite_run.out / "run" / "02_run_fargate_task.ipynb")
+    everything = "\n".join(text for _, text in cells)
+    assert everything.count("family fargate-lab-hello: cpu") == 1, "the task definition is shown more than once"
+    assert "containerDefinitions" not in everything and '"family"' not in everything, "a JSON dump of it"
+    shown = next(text for source, text in cells if "show.definition(" in source)
+    assert len(shown.splitlines()) <= 6, shown
+    registered = next(text for source, text in cells if "show.register(" in source)
+    # the suite's first run of the family: nothing to compare with, so no diff against "(none)"
+    assert re.fullmatch(r"registered fargate-lab-hello:\d+, the family's first ACTIVE revision \(nothing to compare "
+                        r"with\)", registered.strip()), registered
+    assert "--- (none)" not in everything and "+++ desired" not in everything
+
+
+def test_notebook_03_says_no_change_exactly_when_its_deploy_registers_nothing(suite_run):
+    """The plan and the text around it agree with what the deploy did (a v1 to v2 diff under "No diff" misled)."""
+    import json
+
+    from helpers import services
+
+    executed = suite_run.out / "run" / "03_deploy_service.ipynb"
+    cells = json.loads(executed.read_text())["cells"]
+    prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "No diff:" not in prose, "the text decides the plan's outcome before the plan is made"
+    plan = next(text for source, text in _outputs(executed) if "services.plan(" in source)
+    record = services.read_record(executed)
+    assert plan.startswith("No change") == (not record["registered"]), (plan, record)
+
+
+def test_progress_bars_are_saved_at_their_end_once(suite_run):
+    """An executed notebook keeps each bar's last state, one line (tqdm.auto widgets were saved at 0%)."""
+    bars = []
+    for notebook in sorted(suite_run.out.rglob("*.ipynb")):
+        for _source, text in _outputs(notebook):
+            lines = [line for line in text.splitlines() if re.search(r"\|\s*[\d.]+[kMG]?/[\d.]+[kMG]?\s\[", line)]
+            names = [line.split(":", 1)[0] for line in lines]
+            assert len(names) == len(set(names)), f"{notebook.name}: a bar saved more than once:\n{text}"
+            for line in lines:
+                done, total = re.search(r"\|\s*([\d.]+[kMG]?)/([\d.]+[kMG]?)\s\[", line).groups()
+                assert done == total and "100%" in line, f"{notebook.name}: a bar saved before its end: {line}"
+            bars += lines
+    assert len(bars) >= 3, bars  # 01's upload, 02's wait, 04's demo fleet at least

@@ -61,6 +61,25 @@ def test_a_windows_service_with_a_spot_weight_is_priced_on_demand_and_says_why()
     assert pd.isna(scenarios.loc[0, "spot"]) and "Fargate Spot does not run Windows" in scenarios.loc[0, "note"]
 
 
+def test_the_biggest_rightsizing_is_the_service_saving_most_with_its_cheaper_sizes():
+    projection = _projection()
+    scenarios = whatif.what_if(projection, peak_cpu=0.4, peak_memory=0.4, headroom=0.25)
+    best = whatif.biggest_rightsizing(projection, scenarios, peak_cpu=0.4, peak_memory=0.4, headroom=0.25)
+    # web: 1024/4096 to 512/2048 saves half of 2 x 730 h x its rate; win (already the smallest Windows size) nothing
+    assert (best.service, best.cpu, best.memory, best.right) == ("web", 1024, 4096, (512, 2048))
+    assert best.saving_usd_per_month == pytest.approx(730 * (0.04048 + 4 * 0.004445))
+    assert str(best) == "web: requested 1024/4096, right size 512/2048 (assumed peak), $42.53 per month less (estimate)"
+    assert (512, 2048) in set(zip(best.options["cpu"], best.options["memory"], strict=True))
+    assert (best.options["usd_per_hour"] < cost.fargate_hourly_rate(1024, 4096)).all()
+
+
+def test_no_biggest_rightsizing_when_no_service_would_cost_less():
+    projection = _projection()
+    scenarios = whatif.what_if(projection, peak_cpu=1, peak_memory=1)  # the peak fills what is requested
+    assert whatif.biggest_rightsizing(projection, scenarios, peak_cpu=1, peak_memory=1) is None
+    assert whatif.biggest_rightsizing(projection.iloc[:0], scenarios.iloc[:0], peak_cpu=0.4, peak_memory=0.4) is None
+
+
 def test_windows_rightsizes_to_1_2_or_4_vcpu():
     assert whatif.rightsize(4096, 8192, peak_cpu=0.1, peak_memory=0.1, os_family="WINDOWS_SERVER_2022_CORE") == (
         1024, 2048)

@@ -33,6 +33,7 @@ import binascii
 import hashlib
 import io
 import json
+import os
 import secrets
 import shutil
 import threading
@@ -111,7 +112,10 @@ def store_blob(data: bytes | bytearray) -> str:
     path = blob_path(digest)
     if not path.exists():
         partial = path.with_suffix(f".{secrets.token_hex(4)}.partial")
-        partial.write_bytes(data)
+        with open(partial, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before an image that names it is acknowledged
         partial.replace(path)
     return digest
 
@@ -148,10 +152,33 @@ class PartFile:
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
 
+    def __getstate__(self) -> dict:
+        """A saved upload names its file (flushed), as far as it got; ``__setstate__`` opens it again."""
+        with self._lock:
+            if not self._file.closed:
+                self._file.flush()
+            return {"path": str(self.path), "size": self._size}
+
+    def __setstate__(self, state: dict) -> None:
+        self.path = Path(state["path"])
+        self._lock = threading.Lock()
+        self._hash = hashlib.sha256()
+        self._size = 0
+        if self.path.exists():
+            self._file = open(self.path, "r+b")
+            self._file.truncate(state["size"])  # bytes past what was saved came after the saved answer
+        else:
+            self._file = open(self.path, "w+b")
+        for chunk in iter(lambda: self._file.read(1024 * 1024), b""):
+            self._hash.update(chunk)
+            self._size += len(chunk)
+
     def keep(self) -> str:
         """Make the bytes the blob of their digest (unless the store has it already); the digest."""
         digest = self.digest()
         with self._lock:
+            self._file.flush()
+            os.fsync(self._file.fileno())
             self._file.close()
             if blob_path(digest).exists():
                 self.path.unlink(missing_ok=True)
@@ -209,17 +236,6 @@ def manifest_blobs(manifest: dict) -> list[dict]:
 
 # --- the fixes ----------------------------------------------------------------------------------------------
 
-def _image_size(self: ecr_models.Image) -> int | None:
-    manifest = json.loads(self.image_manifest)
-    if "layers" not in manifest:
-        return None
-    return sum(int(layer.get("size", 0)) for layer in manifest["layers"])
-
-
-def _create_digest(self: ecr_models.Image) -> None:
-    self._image_digest = "sha256:" + hashlib.sha256(self.image_manifest.encode()).hexdigest()
-
-
 #: moto's static scan result when none was seeded (one fake HIGH finding)
 MOTO_DEFAULT_SEVERITY_COUNTS = {"HIGH": 1}
 
@@ -229,26 +245,56 @@ MOTO_DEFAULT_SEVERITY_COUNTS = {"HIGH": 1}
 _push_scans: dict[tuple[str, str, str], datetime] = {}
 
 
-def _push_scanned(image: ecr_models.Image) -> datetime | None:
-    return _push_scans.get((image.registry_id, image.repository_name, image.get_image_digest()))
+class LabImage(ecr_models.Image):
+    """An ECR image reporting what ECR reports: its size, its digest, its scans, its media type and last pull.
 
+    moto's ``put_image`` builds its ``Image`` by name from its models module; ``emulator.extensions`` puts this
+    subclass under that name (its ``MODELS`` list), so every image is one of these.
+    """
 
-def _scan_status(self: ecr_models.Image) -> dict | None:
-    if not self.last_scan and not _push_scanned(self):
-        return None
-    return {"status": "COMPLETE", "description": "The scan was completed successfully."}
+    def get_image_size_in_bytes(self) -> int | None:
+        """The sum of the manifest's compressed layers (moto: the config blob's size)."""
+        manifest = json.loads(self.image_manifest)
+        if "layers" not in manifest:
+            return None
+        return sum(int(layer.get("size", 0)) for layer in manifest["layers"])
 
+    def _create_digest(self) -> None:
+        """``sha256`` of the manifest's bytes, what ``docker pull NAME@DIGEST`` verifies (moto: of layer digests)."""
+        self._image_digest = "sha256:" + hashlib.sha256(self.image_manifest.encode()).hexdigest()
 
-def _scan_summary(self: ecr_models.Image) -> dict | None:
-    if not self.last_scan:
-        scanned = _push_scanned(self)
-        return None if scanned is None else {
-            "findingSeverityCounts": {}, "imageScanCompletedAt": scanned, "vulnerabilitySourceUpdatedAt": scanned}
-    seeded = list(self.scan_finding_results.values())
-    counts = (seeded[-1].get("imageScanFindings", {}).get("findingSeverityCounts") if seeded
-              else MOTO_DEFAULT_SEVERITY_COUNTS)
-    return {"findingSeverityCounts": dict(counts or {}), "imageScanCompletedAt": self.last_scan,
-            "vulnerabilitySourceUpdatedAt": self.last_scan}
+    def _push_scanned(self) -> datetime | None:
+        return _push_scans.get((self.registry_id, self.repository_name, self.get_image_digest()))
+
+    @property
+    def image_scan_status(self) -> dict | None:
+        if not self.last_scan and not self._push_scanned():
+            return None
+        return {"status": "COMPLETE", "description": "The scan was completed successfully."}
+
+    @property
+    def image_scan_findings_summary(self) -> dict | None:
+        if not self.last_scan:
+            scanned = self._push_scanned()
+            return None if scanned is None else {
+                "findingSeverityCounts": {}, "imageScanCompletedAt": scanned, "vulnerabilitySourceUpdatedAt": scanned}
+        seeded = list(self.scan_finding_results.values())
+        counts = (seeded[-1].get("imageScanFindings", {}).get("findingSeverityCounts") if seeded
+                  else MOTO_DEFAULT_SEVERITY_COUNTS)
+        return {"findingSeverityCounts": dict(counts or {}), "imageScanCompletedAt": self.last_scan,
+                "vulnerabilitySourceUpdatedAt": self.last_scan}
+
+    @property
+    def artifact_media_type(self) -> str | None:
+        from emulator.fidelity import ecs_fields
+
+        return ecs_fields.artifact_media_type(self)
+
+    @property
+    def last_recorded_pull_time(self) -> datetime | None:
+        from emulator.fidelity import ecs_fields
+
+        return ecs_fields.last_pull(self)
 
 
 def _complete_layer_upload(self, repository_name, upload_id, layer_digests, registry_id=None):
@@ -359,6 +405,16 @@ class EcrBackend(ecr_models.ECRBackend):
             ecs_fields.pulled(image.registry_id, repository_name, image.get_image_digest())
         return answer
 
+    def __getstate__(self) -> dict:
+        """Saved without moto's lock (a lock does not pickle); ``__setstate__`` makes a new one."""
+        state = self.__dict__.copy()
+        state.pop("registry_scanning_configuration_update_lock", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.registry_scanning_configuration_update_lock = threading.RLock()
+
     def create_repository(self, *args, **kwargs) -> ecr_models.Repository:
         repository = super().create_repository(*args, **kwargs)
         repository.uri = f"{registry_host()}/{repository.name}"
@@ -386,13 +442,3 @@ class EcrResponse(ecr_responses.ECRResponse):
     """GetAuthorizationToken valid 12 hours, for the embedded registry."""
 
     get_authorization_token = _get_authorization_token
-
-
-def patch_images() -> None:
-    """What an ECR image reports (size, digest, scans). moto builds its ``Image`` by name inside ``put_image``, so
-    no subclass can reach it short of copying ``put_image``: these four are set on moto's class, listed in
-    ``emulator.extensions`` with the rest."""
-    ecr_models.Image.get_image_size_in_bytes = _image_size
-    ecr_models.Image._create_digest = _create_digest
-    ecr_models.Image.image_scan_status = property(_scan_status)
-    ecr_models.Image.image_scan_findings_summary = property(_scan_summary)

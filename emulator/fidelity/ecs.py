@@ -14,7 +14,8 @@ engine answers and the runtime is not "simulated". This module copies the execut
 
 The fixes are ``TasksBackend`` (before moto's ``EC2ContainerServiceBackend``), ``TasksResponse`` (before its
 responses) and ``SyncedLogsBackend`` (before moto's ``LogsBackend``), installed by ``emulator.extensions``. What
-the emulator knows of a task it launched (``Launched``) lives in ``LAUNCHED``, by task id, beside moto's task.
+the emulator knows of a task it launched (``Launched``: its ``TaskState``) lives in ``LAUNCHED``, by task id, beside
+moto's task.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException, TaskDefinitionNotFoundException
@@ -35,6 +36,7 @@ from emulator import clock, containment, ecs_events, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
 from emulator.fidelity import ecs_fields
 from emulator.fidelity import networking as task_network
+from emulator.fidelity.ecs_stopped_expiry import forget_expired, visible
 
 log = logging.getLogger("emulator.fidelity.ecs")
 
@@ -51,11 +53,16 @@ _executor: dict[str, Executor] = {}
 
 @dataclass
 class Launched:
-    """The emulator's own record of a task it launched; moto's task holds what the API shows."""
+    """A task launched here: moto's task (what the API shows) and the emulator's state of it (``TaskState``)."""
 
     task: Any  # moto's Task
-    failed: tuple[datetime, str] | None = None  # (when, stoppedReason) of a task that could not start
-    final: bool = False  # STOPPED and recorded: its state no longer changes
+    state: TaskState = field(default_factory=TaskState)  # the last state copied onto moto's task
+    failed: bool = False  # it could not start, so no executor runs it: its state moves by time alone
+
+    @property
+    def final(self) -> bool:
+        """STOPPED and recorded: its state no longer changes."""
+        return self.state.last_status == "STOPPED"
 
 
 #: Every task launched here, by task id.
@@ -277,7 +284,7 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     document = _task_definition_document(td)
     failure = _initialization_failure(task, document)
     if failure:
-        record.failed = (clock.now(), failure)
+        _failed_to_start(record, failure)
         return
     request = LaunchRequest(
         task_id=task.id,
@@ -293,10 +300,10 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     try:
         executor().launch(request)
     except LookupError as exc:  # the image cannot be found: what ECS reports after its pull retries
-        record.failed = (clock.now(), f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {exc}")
+        _failed_to_start(record, f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {exc}")
     except Exception as exc:  # noqa: BLE001 - the task fails to start; RunTask itself still answers
         log.exception("launch of task %s failed", task.id)
-        record.failed = (clock.now(), f"TaskFailedToStart: the embedded backend could not start the task: {exc}")
+        _failed_to_start(record, f"TaskFailedToStart: the embedded backend could not start the task: {exc}")
 
 
 def _availability_zone(backend: Any, networking: dict | None) -> str | None:
@@ -355,16 +362,19 @@ def _missing_log_group(task: Any, document: dict) -> str | None:
     return None
 
 
-def _failed_start_state(record: Launched) -> TaskState:
-    at, reason = record.failed
-    state = TaskState(last_status="PENDING" if clock.now() < at + timedelta(seconds=FAILED_START_SECONDS) else "STOPPED")
-    state.stop_code = "TaskFailedToStart"
-    state.stopped_reason = reason
-    state.stopping_at = at + timedelta(seconds=FAILED_START_SECONDS / 2)
-    if state.last_status == "STOPPED":
-        state.execution_stopped_at = state.stopping_at
-        state.stopped_at = at + timedelta(seconds=FAILED_START_SECONDS)
-    return state
+def _failed_to_start(record: Launched, reason: str) -> None:
+    """The task could not start: PENDING, on its way to STOPPED with stop code TaskFailedToStart and ``reason``."""
+    record.failed = True
+    record.state = TaskState(last_status="PENDING", stop_code="TaskFailedToStart", stopped_reason=reason,
+                             stopping_at=clock.now() + timedelta(seconds=FAILED_START_SECONDS / 2))
+
+
+def _failed_start_now(state: TaskState) -> TaskState:
+    """A task that could not start is STOPPED FAILED_START_SECONDS after it was launched."""
+    stopped_at = state.stopping_at + timedelta(seconds=FAILED_START_SECONDS / 2)
+    if clock.now() < stopped_at:
+        return state
+    return replace(state, last_status="STOPPED", execution_stopped_at=state.stopping_at, stopped_at=stopped_at)
 
 
 def sync(task: Any) -> None:
@@ -373,7 +383,7 @@ def sync(task: Any) -> None:
     if record is None or record.final:
         return
     if record.failed:
-        state = _failed_start_state(record)
+        state = _failed_start_now(record.state)
     else:
         try:
             state = executor().state(task.id)
@@ -382,6 +392,7 @@ def sync(task: Any) -> None:
         except Exception:  # noqa: BLE001 - an executor's hiccup keeps the last state, DescribeTasks still answers
             log.exception("state of task %s failed", task.id)
             return
+    record.state = state
     previous, task.last_status = task.last_status, state.last_status
     for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
                  "stopped_at", "stop_code", "stopped_reason"):
@@ -397,13 +408,12 @@ def sync(task: Any) -> None:
         container.reason = seen.reason
         container.runtime_id = seen.runtime_id
         container.health_status = seen.health_status
-    ecs_fields.synced(task, record.failed[1] if record.failed else None)
+    ecs_fields.synced(task, state.stopped_reason if record.failed else None)
     if state.stopping_at is not None or state.last_status in ("DEACTIVATING", "STOPPING", "DEPROVISIONING",
                                                                  "STOPPED"):
         task.desired_status = "STOPPED"
     if state.last_status == "STOPPED":
         task_network.released(task)
-        record.final = True
         task.version = 2
         _live.pop(task.id, None)
         if not record.failed:
@@ -565,6 +575,8 @@ class TasksBackend(EC2ContainerServiceBackend):
             return tasks
 
     def describe_tasks(self, cluster_str: str, tasks: list[str]) -> list:
+        """Every task named, brought up to date; stopped ones leave an hour after they stop (moto keeps them)."""
+        forget_expired(self)
         cluster = self._get_cluster(cluster_str)
         if not tasks:
             raise InvalidParameterException("Tasks cannot be empty.")
@@ -577,12 +589,13 @@ class TasksBackend(EC2ContainerServiceBackend):
                 if task.id in wanted:
                     sync(task)
                     found.append(task)
-        return found
+        return visible(found)
 
     def list_tasks(self, cluster_str: str | None = None, container_instance: str | None = None,
                    family: str | None = None, started_by: str | None = None, service_name: str | None = None,
                    desiredStatus: str | None = None) -> list:  # noqa: N803 - moto's parameter name
-        """Every task brought up to date first; ``serviceName`` filters (moto ignores it)."""
+        """Every task brought up to date first; ``serviceName`` filters (moto ignores it); stopped ones expire."""
+        forget_expired(self)
         with _lock:
             for cluster_tasks in self.tasks.values():
                 for task in cluster_tasks.values():
@@ -590,7 +603,7 @@ class TasksBackend(EC2ContainerServiceBackend):
             found = super().list_tasks(cluster_str, container_instance, family, started_by, None, desiredStatus)
         if service_name:
             found = [t for t in found if t.group == f"service:{service_name.split('/')[-1]}"]
-        return found
+        return visible(found)
 
     def stop_task(self, cluster_str: str, task_str: str, reason: str) -> Any:
         cluster = self._get_cluster(cluster_str)

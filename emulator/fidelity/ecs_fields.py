@@ -146,25 +146,18 @@ def pulled(registry_id: str, repository: str, digest: str) -> None:
         _pulls[(registry_id, repository, digest)] = clock.now()
 
 
-def _last_pull(image: Any) -> datetime | None:
+def last_pull(image: Any) -> datetime | None:
+    """``lastRecordedPullTime`` of an ECR image: its last recorded pull, None if never pulled."""
     with _lock:
         return _pulls.get((image.registry_id, image.repository_name, image.get_image_digest()))
 
 
-def _artifact_media_type(image: Any) -> str | None:
+def artifact_media_type(image: Any) -> str | None:
+    """``artifactMediaType`` of an ECR image: its config's media type (an index has none)."""
     try:
         return (json.loads(image.image_manifest).get("config") or {}).get("mediaType")
     except (TypeError, ValueError):
         return None
-
-
-def patch_image_details() -> None:
-    """A model patch (``emulator.extensions``): ECR images answer ``artifactMediaType`` and
-    ``lastRecordedPullTime`` (moto builds its ``Image`` inside ``put_image``: no subclass can reach it)."""
-    from moto.ecr import models
-
-    models.Image.artifact_media_type = property(_artifact_media_type)
-    models.Image.last_recorded_pull_time = property(_last_pull)
 
 
 def forget() -> None:

@@ -34,20 +34,7 @@ def forget_expired(backend: Any) -> None:
                 backend.task_answers.forget(arn)
 
 
-def _forgetting(original: Any) -> Any:
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        forget_expired(self)
-        found = original(self, *args, **kwargs)
-        now = clock.now()
-        return [task for task in found if not _expired(task, now)]
-
-    call.__doc__ = original.__doc__
-    return call
-
-
-def forget_stopped_after_an_hour() -> None:
-    """Wrap the task backend's DescribeTasks and ListTasks (``emulator.extensions`` lists this model patch)."""
-    from emulator.fidelity.ecs import TasksBackend
-
-    TasksBackend.describe_tasks = _forgetting(TasksBackend.describe_tasks)
-    TasksBackend.list_tasks = _forgetting(TasksBackend.list_tasks)
+def visible(tasks: list, now: Any = None) -> list:
+    """``tasks`` without those ECS no longer shows (stopped more than an hour ago)."""
+    now = now or clock.now()
+    return [task for task in tasks if not _expired(task, now)]

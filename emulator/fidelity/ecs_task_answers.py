@@ -16,7 +16,6 @@ that scan of a 100-task answer is skipped.
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime
 from typing import Any
 
@@ -50,27 +49,34 @@ def fingerprint(task: Any) -> tuple:
 
 
 class AnswerCache:
-    """Each task's serialized answer by task ARN, with the fingerprint and variant it was made from."""
+    """Each task's serialized answer by task ARN, with the fingerprint and variant it was made from.
+
+    A dict's single reads and writes are atomic, so no lock; saved empty (``pickle``): it is derived data.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[tuple, str]] = {}
-        self._lock = threading.Lock()
 
     def get(self, arn: str, key: tuple) -> str | None:
         entry = self._entries.get(arn)
         return entry[1] if entry is not None and entry[0] == key else None
 
     def put(self, arn: str, key: tuple, wire: str) -> None:
-        with self._lock:
-            self._entries[arn] = (key, wire)
+        self._entries[arn] = (key, wire)
 
     def forget(self, arn: str) -> None:
         """Drop a task's entry (the task left ECS)."""
-        with self._lock:
-            self._entries.pop(arn, None)
+        self._entries.pop(arn, None)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __getstate__(self) -> dict:
+        """Saved with the ECS backend (emulator/persistence.py) as empty: derived data."""
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
 
 
 class TasksAnswer(ActionResult):
