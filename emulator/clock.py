@@ -85,6 +85,13 @@ class Clock:
             else:
                 self._offset += seconds
 
+    def back_to_real_time(self) -> None:
+        """At a reset: real time again, no offset, not frozen. The one time the clock goes back, when nothing that
+        was timed on it is left (tasks, tokens, health checks and logs are all forgotten with it)."""
+        with self._lock:
+            self._frozen = None
+            self._offset = 0.0
+
     @property
     def ahead(self) -> float:
         """Real mode: seconds ``advance`` has moved the clock beyond real time (what a restart carries over)."""

@@ -135,6 +135,7 @@ class DockerExecutor:
     def cleanup(self) -> None:
         with self._lock:
             runs, self._runs = list(self._runs.values()), {}
+            self._pull_failures.clear()  # timed on the clock, which a reset puts back to real time
         for run in runs:
             run.aborted = True
             run.events.put(("abort",))
@@ -149,6 +150,28 @@ class DockerExecutor:
     def task_ids(self) -> list[str]:
         with self._lock:
             return list(self._runs)
+
+    def host_port(self, task_id: str, container_name: str, container_port: int, protocol: str = "tcp") -> int | None:
+        """The port on 127.0.0.1 where the engine published ``container_port`` of the task's running container
+        ``container_name`` (its port mapping, as Docker reports it); None when it is not running or has no such
+        mapping. An awsvpc task reports no networkBindings (as on AWS), yet a load balancer here must reach it."""
+        with self._lock:
+            run = self._runs.get(task_id)
+            state = run.state.containers.get(container_name) if run else None
+            if run is None or state is None or state.last_status != "RUNNING" or container_name not in run.ids:
+                return None
+            if not any(m.container_port == container_port and m.protocol == protocol
+                       for m in run.plans[container_name].port_mappings):
+                return None
+            owner = run.pause_id or run.ids[next(iter(run.plans))]  # the network namespace's owner publishes
+        try:
+            published = self.client.api.inspect_container(owner)["NetworkSettings"]["Ports"] or {}
+        except Exception:  # noqa: BLE001 - removed meanwhile: not reachable
+            return None
+        for binding in published.get(f"{container_port}/{protocol}") or []:
+            if binding.get("HostPort"):
+                return int(binding["HostPort"])
+        return None
 
     def wait(self, task_id: str, timeout: float = 60.0) -> TaskState:
         """Block until the task is STOPPED (for tests and benchmarks); the state it ended in."""

@@ -17,9 +17,10 @@ moto keeps the API's state and answers; this backend adds what AWS does with it:
   health check path without a leading ``/`` (``ValidationError``), a listener forwarding to a target group of
   another VPC (``InvalidConfigurationRequest``), an ``ip`` target that is not an IPv4 address in the allowed ranges.
 
-Targets are reached at their registered address: an address in 127.0.0.0/8 (this machine) is accepted here
-beside the ranges AWS allows (the group's VPC, 10.0.0.0/8, 100.64.0.0/10, 172.16.0.0/12, 192.168.0.0/16), so a
-process on 127.0.0.1 can be a target.
+Targets are reached at their registered address, unless ``LOCAL_ADDRESSES`` says where else (an ECS task's
+address and port: where its runtime published that port on 127.0.0.1, see ``emulator.ecs_targets``). An address
+in 127.0.0.0/8 (this machine) is accepted here beside the ranges AWS allows (the group's VPC, 10.0.0.0/8,
+100.64.0.0/10, 172.16.0.0/12, 192.168.0.0/16), so a process on 127.0.0.1 can be a target.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ LISTENERS: dict[str, elbv2_proxy.ListenerServer] = {}
 HEALTH: dict[str, dict[str, TargetHealth]] = {}
 #: target group ARN -> whether a listener forwarded to it at the last look (a group newly in use starts over).
 IN_USE: dict[str, bool] = {}
+#: (target address, port) -> where it is reached on this machine: (host, port), or SIMULATED for a simulated ECS
+#: task (nothing listens: its checks pass without a probe, a request to it gets a 502). Filled by
+#: emulator.ecs_targets; a target not listed is reached at its own address.
+LOCAL_ADDRESSES: dict[tuple[str, int], tuple[str, int] | str] = {}
+SIMULATED = "simulated"
 _BACKENDS: weakref.WeakSet = weakref.WeakSet()
 _COUNTERS: dict[str, itertools.count] = {}
 _LOCK = threading.RLock()
@@ -198,7 +204,7 @@ class Elbv2Backend(ELBv2Backend):
             arn = data.get("TargetGroupArn")
         return elbv2_proxy.Forward(self._next_target(arn) if arn else None)
 
-    def _next_target(self, group_arn: str) -> tuple[str, int] | None:
+    def _next_target(self, group_arn: str) -> tuple[str, int] | str | None:
         """Round robin over the group's healthy targets; over every registered one when none is (fail open)."""
         self._refresh(group_arn)
         with _LOCK:
@@ -208,7 +214,7 @@ class Elbv2Backend(ELBv2Backend):
                 return None
             counter = _COUNTERS.setdefault(group_arn, itertools.count())
             chosen = healthy[next(counter) % len(healthy)]
-            return chosen.target_id, chosen.port
+            return reach(chosen.target_id, chosen.port)
 
     # --- targets and their health ------------------------------------------------------------------------
     def _group(self, arn: str) -> FakeTargetGroup:
@@ -290,8 +296,10 @@ class Elbv2Backend(ELBv2Backend):
             return
         for entry in list(HEALTH.get(group_arn, {}).values()):
             port = entry.port if group.health_check_port in (None, "traffic-port") else int(group.health_check_port)
+            where = reach(entry.target_id, port)
+            host, port = (None, 0) if where == SIMULATED else where
             elbv2_health.run_due(
-                entry, host=entry.target_id, port=port, path=group.health_check_path or "/",
+                entry, host=host, port=port, path=group.health_check_path or "/",
                 interval=int(group.health_check_interval_seconds),
                 timeout=float(group.health_check_timeout_seconds),
                 matcher=(group.matcher or {}).get("HttpCode", "200"),
@@ -330,6 +338,11 @@ class Elbv2Backend(ELBv2Backend):
         return FakeHealthStatus(target_id, port, check_port, entry.state, entry.reason, entry.description)
 
 
+def reach(target_id: str, port: int) -> tuple[str, int] | str:
+    """Where the target ``target_id:port`` is reached on this machine (SIMULATED: nowhere, a simulated task)."""
+    return LOCAL_ADDRESSES.get((target_id, port)) or (target_id, port)
+
+
 def _close_listener(arn: str) -> None:
     with _LOCK:
         server = LISTENERS.pop(arn, None)
@@ -363,7 +376,7 @@ def listeners_middleware(environ: dict, start_response: Callable) -> Iterable[by
 def dump_records() -> dict[str, Any]:
     """What emulator.persistence keeps beside moto's ELBv2 objects: target health, and each listener's port here."""
     with _LOCK:
-        return {"health": HEALTH, "in_use": IN_USE,
+        return {"health": HEALTH, "in_use": IN_USE, "addresses": LOCAL_ADDRESSES,
                 "ports": {arn: server.local_port for arn, server in LISTENERS.items()}}
 
 
@@ -376,6 +389,8 @@ def load_records(saved: dict[str, Any]) -> None:
         HEALTH.update(saved.get("health") or {})
         IN_USE.clear()
         IN_USE.update(saved.get("in_use") or {})
+        LOCAL_ADDRESSES.clear()
+        LOCAL_ADDRESSES.update(saved.get("addresses") or {})
     ports = saved.get("ports") or {}
     for regions in dict.values(elbv2_backends):
         for backend in dict.values(regions):
@@ -408,3 +423,4 @@ def stop_all() -> None:
         HEALTH.clear()
         IN_USE.clear()
         _COUNTERS.clear()
+        LOCAL_ADDRESSES.clear()

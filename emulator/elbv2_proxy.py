@@ -36,9 +36,10 @@ REASONS = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gat
 
 @dataclass
 class Forward:
-    """Send the request to this target (host, port); ``None``: there is none to send to (503)."""
+    """Send the request to this target (host, port); ``None``: there is none to send to (503); a string: a
+    simulated task, where nothing listens (502)."""
 
-    target: tuple[str, int] | None
+    target: tuple[str, int] | str | None
 
 
 @dataclass
@@ -175,6 +176,8 @@ class _Handler(BaseHTTPRequestHandler):
                          route.action.body.encode())
         elif route.action.target is None:
             self._lb_error(503)
+        elif isinstance(route.action.target, str):
+            self._lb_error(502)
         else:
             self._forward(route.action.target, route.idle_timeout, body)
 

@@ -8,8 +8,10 @@ writes each part atomically in ``state-PORT/`` of the state directory.
 
 When it is written: ``wrap`` sits in front of the app and, after every request that may change something (any
 action not named Describe/List/Get/..., a registry push, a clock change), pickles the parts that request's
-service touches and writes those whose bytes changed, before the answer leaves: a write that fails turns the
-answer into an error (``InternalFailure``), so nothing is acknowledged that was not kept. What changes without a
+service touches and writes those whose bytes changed, before the answer leaves. Such requests run one at a time,
+each with a snapshot of those parts taken first: a write that fails (a full disk) puts memory back to the
+snapshot and the disk's files back to their previous generation, and turns the answer into 503
+``ServiceUnavailable``, so nothing is acknowledged, or half-done, that was not kept. What changes without a
 request (task states, container log lines, the scheduler's work, CUR exports) is written by a background flush
 every ``FLUSH_SECONDS`` while anything runs, and once more at shutdown.
 
@@ -53,6 +55,8 @@ SERVICE_NAMES = {"monitoring": "cloudwatch", "elasticloadbalancing": "elbv2"}
 LAB = "lab"
 ALL = "*"
 OPTIONAL = "+"  # a part written only when its service is in use
+#: The error code of a change that could not be kept (AWS's for a service that cannot take a request now).
+UNAVAILABLE = "ServiceUnavailable"
 
 _state: dict[str, Any] = {}
 _write_lock = threading.RLock()
@@ -190,7 +194,7 @@ def dump(name: str) -> bytes:
     raise AssertionError("unreachable")
 
 
-def _load(name: str, payload: bytes) -> None:
+def _load(name: str, payload: bytes, records: bool = True) -> None:
     if name == LAB:
         _load_lab(pickle.loads(payload))
         return
@@ -207,7 +211,7 @@ def _load(name: str, payload: bytes) -> None:
         for region, backend in regions.items():
             dict.__setitem__(holder, region, backend)
     extra = _extras().get(name)
-    if extra and saved.get("extra") is not None:
+    if records and extra and saved.get("extra") is not None:
         extra[1](saved["extra"])
 
 
@@ -215,25 +219,81 @@ def parts_in_use() -> list[str]:
     return [*_backend_dicts(), LAB]
 
 
+def _wanted(names: Iterable[str]) -> list[str]:
+    """The parts a request of ``names`` may change, among those in use now."""
+    in_use = parts_in_use()
+    names = list(names)
+    required = [n for n in names if not n.startswith(OPTIONAL)]
+    optional = [n[1:] for n in names if n.startswith(OPTIONAL) and n[1:] in in_use]
+    # a service not in use after its request (the tagging API, which changes others; a misnamed one): all
+    if ALL in required or any(n not in in_use for n in required):
+        return in_use
+    return list(dict.fromkeys([*required, *optional]))
+
+
 def keep(names: Iterable[str]) -> None:
-    """Write each named part whose bytes changed since it was last written; OSError when the disk refuses."""
+    """Write each named part whose bytes changed since it was last written; OSError when the disk refuses.
+
+    All or nothing: when one part's write fails, the parts this call wrote before it get their previous file
+    back, so the disk never holds half of a request's change.
+    """
     store: Store | None = _state.get("store")
     if store is None or _state.get("closed"):
         return
     with _write_lock:
-        in_use = parts_in_use()
-        required = [n for n in names if not n.startswith(OPTIONAL)]
-        optional = [n[1:] for n in names if n.startswith(OPTIONAL) and n[1:] in in_use]
-        # a service not in use after its request (the tagging API, which changes others; a misnamed one): all
-        wanted = in_use if ALL in required or any(n not in in_use for n in required) else list(
-            dict.fromkeys([*required, *optional]))
-        for name in wanted:
-            payload = dump(name)
-            digest = hashlib.sha256(payload).hexdigest()
-            if _last.get(name) == digest:
+        written: list[tuple[str, str | None]] = []
+        try:
+            for name in _wanted(names):
+                payload = dump(name)
+                digest = hashlib.sha256(payload).hexdigest()
+                if _last.get(name) == digest:
+                    continue
+                existed = store.path(name).exists()
+                store.write(name, payload)
+                written.append((name, _last.get(name) if existed else None))
+                _last[name] = digest
+        except BaseException:
+            for name, previous in reversed(written):
+                store.revert(name, existed=previous is not None)
+                if previous is None:
+                    _last.pop(name, None)
+                else:
+                    _last[name] = previous
+            raise
+
+
+def _restore(before: dict[str, bytes], in_use: list[str]) -> None:
+    """Memory as it was before a request whose change could not be written: its parts from their snapshots.
+
+    Tasks the request launched are stopped and forgotten by the executor; tasks that ran before run on (the
+    executor is keyed by task id; the live set points at the restored task objects). A service not ``in_use``
+    before the request is emptied again. The clock is left alone (it never goes back).
+    """
+    from emulator.fidelity import ecr, ecs
+
+    with ecs._lock:
+        live = list(ecs._live)
+        for name, backend_dict in _backend_dicts().items():
+            if name in in_use:
                 continue
-            store.write(name, payload)
-            _last[name] = digest
+            for holder in dict.values(backend_dict):  # put in use by this request: empty again
+                dict.clear(holder)
+        for name, payload in before.items():
+            backend_dict = _backend_dicts().get(name)
+            for holder in dict.values(backend_dict) if backend_dict is not None else ():
+                dict.clear(holder)
+            if name == "ecr":
+                ecr._push_scans.clear()
+            _load(name, payload, records=name != "elbv2")  # ELBv2's records open listeners: kept as they are
+        if "ecs" in before:
+            ecs._live.clear()
+            for task_id in live:
+                record = ecs.LAUNCHED.get(task_id)
+                if record is not None:
+                    ecs._live[task_id] = record.task
+                elif "current" in ecs._executor:  # launched by the failed request: nothing of it may run on
+                    ecs._executor["current"].stop(task_id, "the request that started it was not kept")
+                    ecs._executor["current"].forget(task_id)
 
 
 # -- which requests change what ---------------------------------------------------------------------------
@@ -287,33 +347,40 @@ def touched(environ: dict) -> list[str] | None:
 
 
 def _failure(environ: dict, error: BaseException) -> tuple[str, list[tuple[str, str]], bytes]:
+    """503 ServiceUnavailable, as AWS answers when it cannot take a change now: the call may be retried."""
     what = ("Free disk space or fix the directory's permissions, then retry." if isinstance(error, OSError) else
             "The embedded backend cannot save this kind of object: please report it, with the request.")
-    message = (f"The embedded backend could not keep this change in {_state['store'].directory} ({error}); it "
-               f"was not acknowledged. {what}")
+    reason = f"{error.strerror} ({error.filename})" if isinstance(error, OSError) and error.strerror else error
+    message = (f"The embedded backend could not keep this change in {_state['store'].directory}: {reason}. "
+               f"Nothing of it was done or kept. {what}")
     if environ.get("HTTP_X_AMZ_TARGET"):
         import json
 
-        body = json.dumps({"__type": "InternalFailure", "message": message}).encode()
-        return "500 Internal Server Error", [("Content-Type", "application/x-amz-json-1.1"),
-                                             ("x-amzn-ErrorType", "InternalFailure")], body
+        body = json.dumps({"__type": UNAVAILABLE, "message": message}).encode()
+        return "503 Service Unavailable", [("Content-Type", "application/x-amz-json-1.1"),
+                                           ("x-amzn-ErrorType", UNAVAILABLE)], body
     from xml.sax.saxutils import escape
 
-    body = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>{escape(message)}"
+    body = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>{UNAVAILABLE}</Code><Message>{escape(message)}"
             "</Message></Error><RequestId>0</RequestId></ErrorResponse>").encode()
-    return "500 Internal Server Error", [("Content-Type", "text/xml")], body
+    return "503 Service Unavailable", [("Content-Type", "text/xml")], body
+
+
+def _blob_upload(environ: dict) -> bool:
+    """A registry layer upload: its bytes go to the blob store, not the state, and it may stream for long."""
+    path = environ.get("PATH_INFO", "")
+    return path.startswith("/v2/") and "/blobs/uploads" in path
 
 
 def wrap(app: Callable) -> Callable:
-    """WSGI middleware: a request that may change state is answered only once its change is on disk."""
+    """WSGI middleware: a request that may change state is answered only once its change is on disk.
 
-    def persisted(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if not enabled():
-            return app(environ, start_response)
-        names = touched(environ)
-        _state["activity"] = time.monotonic()
-        if names is None:
-            return app(environ, start_response)
+    Requests that may change state run one at a time (reads run beside them), each with a snapshot of the parts
+    it may touch: when its change cannot be written, memory goes back to that snapshot and the answer is 503
+    ServiceUnavailable, so nothing is acknowledged, or half-done, that is not on disk.
+    """
+
+    def run(environ: dict) -> tuple[dict[str, Any], list[bytes]]:
         captured: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -327,14 +394,29 @@ def wrap(app: Callable) -> Callable:
         finally:
             if hasattr(answer, "close"):
                 answer.close()
-        try:
-            keep(names)
-        except Exception as error:  # noqa: BLE001 - a full disk, a read-only directory, an object pickle refuses
-            log.exception("could not keep the state after %s %s", environ.get("REQUEST_METHOD"),
-                          environ.get("PATH_INFO"))
-            status, headers, body = _failure(environ, error)
-            start_response(status, [*headers, ("Content-Length", str(len(body)))])
-            return [body]
+        return captured, chunks
+
+    def persisted(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if not enabled():
+            return app(environ, start_response)
+        names = touched(environ)
+        _state["activity"] = time.monotonic()
+        if names is None:
+            return app(environ, start_response)
+        with nullcontext() if _blob_upload(environ) else _write_lock:
+            in_use = parts_in_use()
+            before = {} if _blob_upload(environ) else {n: dump(n) for n in _wanted(names) if n != LAB}
+            captured, chunks = run(environ)
+            try:
+                keep(names)
+            except Exception as error:  # noqa: BLE001 - a full disk, a read-only directory, an object pickle refuses
+                log.exception("could not keep the state after %s %s; memory is rolled back to before it",
+                              environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+                if before:
+                    _restore(before, in_use)
+                status, headers, body = _failure(environ, error)
+                start_response(status, [*headers, ("Content-Length", str(len(body)))])
+                return [body]
         start_response(captured["status"], captured["headers"])
         return chunks
 

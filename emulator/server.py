@@ -90,13 +90,13 @@ class ControlApp:
 
 def reset_all() -> None:
     """Run the suite's reset hooks (containers first), then moto's own reset, and forget the saved state; the
-    clock runs on in real mode."""
+    clock is real time again (a reset backend is as a fresh one: a test's advanced clock is not the next test's)."""
     from moto.moto_api._internal import moto_api_backend
 
     def forget() -> None:
         hooks.run(hooks.ON_RESET)
         moto_api_backend.reset()
-        clock.CLOCK.set_mode("real")  # a test that left the clock manual does not freeze the next one
+        clock.CLOCK.back_to_real_time()  # a test that froze or advanced the clock leaves the next one real time
 
     persistence.reset(forget)
 

@@ -125,6 +125,17 @@ class Store:
             temporary.unlink(missing_ok=True)
             raise
 
+    def revert(self, name: str, existed: bool) -> None:
+        """Undo the last ``write`` of part ``name``: its previous generation is current again (renames only: no
+        disk space needed), or, for a part that had no file, its file removed."""
+        target = self.path(name)
+        previous = target.with_name(target.name + PREVIOUS)
+        if existed and previous.exists():
+            os.replace(previous, target)
+        elif not existed:
+            target.unlink(missing_ok=True)
+        _fsync_dir(self.directory)
+
     def read(self, name: str) -> bytes | None:
         """Part ``name``'s payload: the current file, else (missing or damaged) the previous one; None if neither.
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import boto3
 import pandas as pd
 
-from helpers.errors import InvalidParameter
+from helpers.periods import check_period_days
 
 #: Cost Explorer's SERVICE dimension values for what this suite uses.
 SERVICES = {
@@ -28,8 +28,7 @@ COLUMNS = {"date": "datetime64[ns, UTC]", "service": "category", "usage_type": "
 
 
 def _period(period_days: int, end: date | None) -> tuple[str, str]:
-    if not isinstance(period_days, int) or not 1 <= period_days <= 365:
-        raise InvalidParameter("period_days", period_days, "a whole number of days from 1 to 365")
+    check_period_days(period_days)
     end = end or datetime.now(UTC).date() + timedelta(days=1)  # End is exclusive: include today
     return (end - timedelta(days=period_days)).isoformat(), end.isoformat()
 

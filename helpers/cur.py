@@ -28,6 +28,7 @@ import boto3
 import pandas as pd
 
 from helpers.errors import InvalidParameter, InvalidParameters, QueryFailed
+from helpers.periods import check_period_days
 
 ENGINES = ("auto", "athena", "duckdb")
 #: Where the embedded backend writes the CUR 2.0 export of its task history (bucket, prefix, export name).
@@ -303,8 +304,7 @@ GROUP BY 1, 2 ORDER BY billed_usd DESC, usage_type""",
 
 def period(period_days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
     """(since, until) for the last ``period_days`` days up to the next whole hour (CUR's line items are hourly)."""
-    if isinstance(period_days, bool) or not isinstance(period_days, int) or not 1 <= period_days <= 366:
-        raise InvalidParameter("period_days", period_days, "a whole number of days from 1 to 366, e.g. 14")
+    check_period_days(period_days)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     until = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     return until - timedelta(days=period_days), until

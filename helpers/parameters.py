@@ -26,6 +26,7 @@ from pydantic.fields import FieldInfo
 
 from helpers.errors import InvalidParameter, InvalidParameters
 from helpers.fargate import ARCHITECTURES, CAPACITY_PROVIDERS
+from helpers.periods import VALID_PERIOD, is_period_days
 from helpers.session import REGION_PATTERN
 
 
@@ -294,7 +295,7 @@ class CostParameters(NotebookParameters):
 
     notebook: ClassVar[str] = "04_cost_and_state"
     regions: Annotated[list[Region], _must(bool), REGIONS] = ["us-east-1", "eu-west-1"]
-    period_days: Annotated[int, _must(lambda v: 1 <= v <= 365), Valid("a number of days from 1 to 365")] = 14
+    period_days: Annotated[int, _must(is_period_days), Valid(VALID_PERIOD)] = 14
     clusters: Annotated[list[str] | None, Valid("None (every cluster) or a list of cluster names")] = None
     demo_fleet: Annotated[bool, BOOL] = True
     spot_discount: Annotated[Annotated[int | float, _must(lambda v: 0 <= v < 1)],
@@ -307,7 +308,7 @@ class CostHistoryParameters(NotebookParameters):
     """notebooks/05_cost_history.ipynb: the engine's own settings are checked by ``cur.choose_engine``."""
 
     notebook: ClassVar[str] = "05_cost_history"
-    period_days: Annotated[int, _must(lambda v: 1 <= v <= 365), Valid("a number of days from 1 to 365")] = 7
+    period_days: Annotated[int, _must(is_period_days), Valid(VALID_PERIOD)] = 7
     engine: Annotated[Literal["auto", "athena", "duckdb"], Valid("'auto', 'athena' or 'duckdb'")] = "auto"
     athena_database: Annotated[str | None, Valid("None, or the Athena database of the CUR 2.0 table")] = None
     athena_table: Annotated[str | None, Valid("None, or the Athena table of the CUR 2.0 export")] = None

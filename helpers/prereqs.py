@@ -53,12 +53,17 @@ def ensure_cluster(session: Any, name: str = DEFAULT_CLUSTER, *, tags: Mapping[s
     return cluster["clusterArn"]
 
 
-def ensure_log_group(session: Any, name: str, *, retention_days: int = 7,
-                     tags: Mapping[str, str] | None = None) -> str:
-    """Log group ``name`` with ``retention_days`` retention (created if missing); returns its name."""
+def check_retention_days(retention_days: int) -> None:
+    """InvalidParameter unless ``retention_days`` is one of CloudWatch Logs' retention values."""
     if retention_days not in RETENTION_DAYS:
         raise InvalidParameter("retention_days", retention_days,
                                f"one of CloudWatch Logs' retention values: {', '.join(map(str, RETENTION_DAYS))}")
+
+
+def ensure_log_group(session: Any, name: str, *, retention_days: int = 7,
+                     tags: Mapping[str, str] | None = None) -> str:
+    """Log group ``name`` with ``retention_days`` retention (created if missing); returns its name."""
+    check_retention_days(retention_days)
     logs = session.client("logs")
     try:
         logs.create_log_group(logGroupName=name, tags=as_aws(suite_tags(tags), "dict"))

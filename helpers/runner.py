@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,29 +105,42 @@ def run_notebooks(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(out_dir) if out_dir else Path("runs") / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault(RUN_ID_ENV, stamp)
     parameters = parameters or {}
     results: list[NotebookRun] = []
     failed = False
-    for notebook in notebooks:
-        if failed:
-            results.append(NotebookRun(notebook.name, "not run", 0.0, None))
-            continue
-        output = out_dir / notebook.name
-        declared = declared_parameters(notebook)
-        given = {k: v for k, v in parameters.items() if k in declared}
-        started = time.monotonic()
-        try:
-            papermill.execute_notebook(
-                str(notebook), str(output), parameters=given, cwd=str(notebook.parent),
-                progress_bar=progress, log_output=False, extra_arguments=list(KERNEL_ARGUMENTS),
-                kernel_manager_class=NoInterruptAtShutdown,
-            )
-            results.append(NotebookRun(notebook.name, "ok", time.monotonic() - started, output))
-        except Exception as exc:  # noqa: BLE001 - any failure is reported in the table, the run stops
-            failed = True
-            results.append(NotebookRun(notebook.name, "failed", time.monotonic() - started, output, _summary(exc)))
+    with run_id(stamp):
+        for notebook in notebooks:
+            if failed:
+                results.append(NotebookRun(notebook.name, "not run", 0.0, None))
+                continue
+            output = out_dir / notebook.name
+            declared = declared_parameters(notebook)
+            given = {k: v for k, v in parameters.items() if k in declared}
+            started = time.monotonic()
+            try:
+                papermill.execute_notebook(
+                    str(notebook), str(output), parameters=given, cwd=str(notebook.parent),
+                    progress_bar=progress, log_output=False, extra_arguments=list(KERNEL_ARGUMENTS),
+                    kernel_manager_class=NoInterruptAtShutdown,
+                )
+                results.append(NotebookRun(notebook.name, "ok", time.monotonic() - started, output))
+            except Exception as exc:  # noqa: BLE001 - any failure is reported in the table, the run stops
+                failed = True
+                results.append(NotebookRun(notebook.name, "failed", time.monotonic() - started, output, _summary(exc)))
     return results
+
+
+@contextmanager
+def run_id(stamp: str) -> Iterator[str]:
+    """The run ID the notebooks' kernels inherit (an exported one wins), for this run only: the calling process's
+    environment is as it was afterwards, so a second run in the same process gets a run ID of its own."""
+    exported = os.environ.get(RUN_ID_ENV)
+    os.environ[RUN_ID_ENV] = exported or stamp
+    try:
+        yield os.environ[RUN_ID_ENV]
+    finally:
+        if exported is None:
+            os.environ.pop(RUN_ID_ENV, None)
 
 
 def _summary(exc: Exception) -> str:

@@ -78,6 +78,7 @@ def pytest_collection_modifyitems(config, items):
     groups first; the order is the same in every worker, as xdist requires. Known gap: with xdist 3.8 here,
     ``--dist loadgroup`` did not keep these groups on one worker, so ``make test`` uses ``--dist loadscope``
     (modules whole; Docker tests of different modules may overlap)."""
+    _deselect_notebooks_run_by_a_test(config, items)
     if not hasattr(config, "workerinput"):
         return
 
@@ -89,6 +90,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         group = _group(item)
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+#: Notebooks a test module runs top to bottom under papermill (and asserts on): nbmake need not run them again.
+RUN_BY_A_TEST = {"05_cost_history.ipynb": "test_notebook_05.py"}
+
+
+def _deselect_notebooks_run_by_a_test(config, items) -> None:
+    """Drop nbmake's run of a notebook whose test module is collected too: that module's papermill run fails on
+    any cell that fails, as nbmake's does, and notebook 05 alone takes a minute and a half."""
+    collected = {item.path.name for item in items}
+    drop = [item for item in items
+            if item.path.suffix == ".ipynb" and RUN_BY_A_TEST.get(item.path.name) in collected]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [item for item in items if item not in drop]
 
 
 def pytest_runtest_setup(item):

@@ -22,7 +22,9 @@ def _definition(ecs, family: str, cpu: str, memory: str, arch: str = "X86_64") -
     return ecs.register_task_definition(
         family=family, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu=cpu, memory=memory,
         runtimePlatform={"cpuArchitecture": arch, "operatingSystemFamily": "LINUX"},
-        containerDefinitions=[{"name": "app", "image": "busybox", "memory": int(memory)}],
+        containerDefinitions=[{"name": "app", "image": "busybox", "memory": int(memory),
+                               # a simulated one-off task runs this long: all are still there when counted
+                               "environment": [{"name": "FARGATE_LAB_SIMULATED_SECONDS", "value": "3600"}]}],
     )["taskDefinition"]["taskDefinitionArn"]
 
 
@@ -39,8 +41,9 @@ def populated(session):
         ecs.create_cluster(clusterName=name)
         for start in range(0, n, 10):
             td = arm if start % 20 else small
-            ecs.run_task(cluster=name, taskDefinition=td, count=min(10, n - start), launchType="FARGATE",
-                         networkConfiguration=network)
+            ran = ecs.run_task(cluster=name, taskDefinition=td, count=min(10, n - start), launchType="FARGATE",
+                               networkConfiguration=network)
+            assert not ran["failures"] and len(ran["tasks"]) == min(10, n - start), ran["failures"]
         first = ecs.list_tasks(cluster=name, desiredStatus="RUNNING")["taskArns"][0]
         ecs.stop_task(cluster=name, task=first, reason="test")
     for i in range(12):  # desiredCount 0: the embedded backend runs a service's tasks, as ECS does; SIZES are one-off

@@ -21,7 +21,7 @@ def test_this_process_has_its_own_port_and_state_dir_whatever_the_environment_sa
     assert os.environ["FARGATE_LAB_PORT"] == str(ISOLATION.port) != ISOLATION.user_port
     assert os.environ["FARGATE_LAB_STATE_DIR"] == str(ISOLATION.state_dir) != ISOLATION.user_state_dir
     assert ISOLATION.state_dir.is_dir() and ISOLATION.state_dir.name.startswith("fargate-lab-tests-")
-    assert not set(CLEARED) & set(os.environ)
+    assert set(CLEARED) & set(os.environ) == set()
     assert local.port() == ISOLATION.port and local.state_dir() == ISOLATION.state_dir
 
 

@@ -1,7 +1,7 @@
 """Every service the lab's clients reach is kept across ``kill -9``, including those whose objects hold locks.
 
 moto's SQS keeps a ``threading.Condition`` per queue; a state write that cannot pickle it would turn every SQS
-request into ``InternalFailure`` (emulator/persistence.py saves a lock as a new, unheld one).
+request into a refused write (503 ``ServiceUnavailable``) (emulator/persistence.py saves a lock as a new, unheld one).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -116,3 +117,20 @@ def test_a_passing_run_shuts_kernels_down_without_interrupting_them(tmp_path):
     while not record.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert record.read_text() == "none", "the kernel's shutdown interrupted its process group"
+
+
+def test_the_run_id_reaches_the_kernels_and_leaves_the_calling_process_as_it_was(tmp_path, monkeypatch):
+    """A run in a process (a test, a notebook server) gives its kernels a run ID and takes it back afterwards: a
+    second run gets one of its own, and a later test in that process sees the environment it had."""
+    from helpers.runner import run_notebooks
+    from helpers.tags import RUN_ID_ENV
+
+    monkeypatch.delenv(RUN_ID_ENV, raising=False)
+    [result] = run_notebooks([RUNNER / "f_run_id.ipynb"], {}, tmp_path / "out")
+    assert result.status == "ok", result.error
+    assert re.search(r"run id: \d{8}T\d{6}Z", outputs(result.output))
+    assert RUN_ID_ENV not in os.environ
+    monkeypatch.setenv(RUN_ID_ENV, "exported-by-the-operator")
+    [again] = run_notebooks([RUNNER / "f_run_id.ipynb"], {}, tmp_path / "again")
+    assert "run id: exported-by-the-operator" in outputs(again.output)
+    assert os.environ[RUN_ID_ENV] == "exported-by-the-operator"

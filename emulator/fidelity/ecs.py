@@ -32,7 +32,7 @@ from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.logs.models import LogsBackend
 
-from emulator import clock, containment, ecs_events, hooks, settings
+from emulator import clock, containment, ecs_events, ecs_targets, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
 from emulator.fidelity import ecs_fields
 from emulator.fidelity import networking as task_network
@@ -393,10 +393,13 @@ def sync(task: Any) -> None:
             log.exception("state of task %s failed", task.id)
             return
     record.state = state
-    previous, task.last_status = task.last_status, state.last_status
+    drain = None if record.failed else ecs_targets.held(task, state.last_status)  # its targets draining
+    previous, task.last_status = task.last_status, "DEACTIVATING" if drain else state.last_status
     for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
                  "stopped_at", "stop_code", "stopped_reason"):
         setattr(task, name, getattr(state, name))
+    if drain:
+        task.stop_code, task.stopped_reason, task.desired_status = drain.stop_code, drain.reason, "STOPPED"
     for container in task.containers:
         seen = state.containers.get(container.name)
         if seen is None:
@@ -421,7 +424,7 @@ def sync(task: Any) -> None:
                 executor().forget(task.id)
             except Exception:  # noqa: BLE001 - leftovers are removed at reset/shutdown
                 log.exception("forget %s failed", task.id)
-    if previous != state.last_status:
+    if previous != task.last_status:
         ecs_events.task_changed(task, previous)  # EventBridge's task state change, the CUR record
 
 
@@ -615,8 +618,10 @@ class TasksBackend(EC2ContainerServiceBackend):
                 return super().stop_task(cluster_str, task_str, reason)
             sync(task)
             if not record.final:
-                if not record.failed:
-                    executor().stop(task.id, reason or "Task stopped by user", "UserInitiated")
+                reason = reason or "Task stopped by user"
+                service = self.services.get(f"{cluster.name}:{(task.group or '').removeprefix('service:')}")
+                if not record.failed and not ecs_targets.drain_first(service, task, reason, "UserInitiated"):
+                    executor().stop(task.id, reason, "UserInitiated")
                 task.desired_status = "STOPPED"
                 sync(task)
             return task

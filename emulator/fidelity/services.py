@@ -37,7 +37,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 
-from emulator import clock, ecs_events
+from emulator import clock, ecs_events, ecs_targets
 from emulator.fidelity import ecs, ecs_fields
 
 log = logging.getLogger("emulator.fidelity.services")
@@ -213,7 +213,8 @@ def _stop_task(service: Any, task: Any, reason: str) -> None:
     if run is not None:
         run.by_scheduler.add(task.id)
     record = ecs.launched(task)
-    if record is not None and not record.final and not record.failed:
+    if record is not None and not record.final and not record.failed and \
+            not ecs_targets.drain_first(service, task, reason, "ServiceSchedulerInitiated"):
         ecs.executor().stop(task.id, reason, "ServiceSchedulerInitiated")
     task.desired_status = "STOPPED"
     ecs.sync(task)
@@ -384,6 +385,7 @@ def reconcile(backend: Any, service: Any) -> None:
         ecs_events.service_action(service, "TASKS_STOPPED")
 
     _count(backend, service, tasks)
+    ecs_targets.sync(backend, service, tasks, ecs.executor())  # loadBalancers: tasks are targets
     _finish(service, draining, {t.started_by for t in tasks if t.last_status != "STOPPED"})
 
 
@@ -620,6 +622,7 @@ def _reset() -> None:
     with ecs._lock:
         SCHEDULED.clear()
         _runs.clear()
+        ecs_targets.DRAINING.clear()
 
 
 def _shutdown() -> None:

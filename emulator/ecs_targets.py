@@ -1,0 +1,159 @@
+"""ECS services behind a load balancer: each task's address is a target of the service's target groups.
+
+As ECS does for a service with ``loadBalancers``: a task's private IPv4 address and the entry's ``containerPort``
+are registered in the entry's target group once the task is RUNNING, and deregistered once it is being stopped.
+A stop (StopTask, the scheduler) first deregisters: the target drains for the group's
+``deregistration_delay.timeout_seconds`` on the emulator's clock while the task stays DEACTIVATING (desired
+STOPPED) with its containers running (``drain_first``, ``held``); then the executor stops it. The scheduler calls
+``sync`` on every pass over a service; what is registered is read from the target group itself. A held stop
+(``DRAINING``) is not kept across a restart.
+
+How the load balancer reaches a task here, while DescribeTargetHealth shows the task's address as AWS does: a
+container that really runs (Docker runtime) has its port published on 127.0.0.1, and the executor's ``host_port``
+says which (an awsvpc task reports no networkBindings, as on AWS); ``emulator.elbv2.LOCAL_ADDRESSES`` maps the
+task's address and port there. A simulated task has nothing listening: its target passes its health checks
+without a probe, on the checker's schedule, and a request forwarded to it gets a 502.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from emulator import clock, elbv2
+
+log = logging.getLogger("emulator.ecs_targets")
+
+
+def address(task: Any) -> str | None:
+    """The task's private IPv4 address (its ENI attachment's ``privateIPv4Address``)."""
+    for attachment in getattr(task, "attachments", []) or []:
+        for detail in attachment.get("details", []):
+            if detail.get("name") == "privateIPv4Address":
+                return detail.get("value")
+    return None
+
+
+def _ports(group: Any, port: int) -> set[int]:
+    """The ports the load balancer uses on a target: the traffic port, and the health check's own if it has one."""
+    check = str(group.health_check_port or "traffic-port")
+    return {port} | ({int(check)} if check.isdigit() else set())
+
+
+def _reach(executor: Any, task: Any, container: str, ports: set[int]) -> dict[int, tuple[str, int] | str] | None:
+    """Where each of ``ports`` of the task is reached here; None while the runtime has not published them yet."""
+    host_port = getattr(executor, "host_port", None)
+    if host_port is None:  # the simulated runtime: nothing listens
+        return {port: elbv2.SIMULATED for port in ports}
+    found = {port: host_port(task.id, container, port) for port in ports}
+    if any(value is None for value in found.values()):
+        return None
+    return {port: ("127.0.0.1", value) for port, value in found.items()}
+
+
+def entries(service: Any) -> list[dict]:
+    """The service's ``loadBalancers`` entries that name a target group."""
+    return [e for e in getattr(service, "load_balancers", []) or [] if e.get("targetGroupArn")]
+
+
+def _balancer_backend(account_id: str, region: str) -> Any:
+    from moto.elbv2.models import elbv2_backends
+
+    return elbv2_backends[account_id][region]
+
+
+def sync(ecs_backend: Any, service: Any, tasks: list, executor: Any) -> None:
+    """Register the service's RUNNING tasks and deregister its stopping ones, in each of its target groups."""
+    if not entries(service):
+        return
+    balancer_backend = _balancer_backend(ecs_backend.account_id, ecs_backend.region_name)
+    for entry in entries(service):
+        group = balancer_backend.target_groups.get(entry["targetGroupArn"])
+        if group is None:
+            continue
+        port = int(entry.get("containerPort") or group.port)
+        for task in tasks:
+            where = address(task)
+            if where is None:
+                continue
+            key = f"{where}:{port}"
+            live = task.last_status != "STOPPED" and task.desired_status != "STOPPED"
+            try:
+                if live and task.last_status == "RUNNING" and key not in group.targets:
+                    reached = _reach(executor, task, entry.get("containerName", ""), _ports(group, port))
+                    if reached is None:
+                        continue  # published on the next pass
+                    for target_port, local in reached.items():
+                        elbv2.LOCAL_ADDRESSES[(where, target_port)] = local
+                    balancer_backend.register_targets(group.arn, [{"Id": where, "Port": port}])
+                elif not live and key in group.targets:
+                    balancer_backend.deregister_targets(group.arn, [{"Id": where, "Port": port}])
+            except Exception:  # noqa: BLE001 - one target's trouble must not stop the scheduler's pass
+                log.exception("target %s of service %s in %s", key, service.name, group.name)
+
+
+# -- deregistration delay: a stopping task waits, DEACTIVATING, until its targets have drained ---------------
+
+
+@dataclass
+class Drain:
+    """A stop held back while the task's targets drain (ECS's DEACTIVATING), then passed to the executor."""
+
+    until: float  # emulator-clock time the last of its targets has drained
+    reason: str
+    stop_code: str
+    asked_at: datetime
+    released: bool = False  # the executor has been told to stop it
+
+
+#: task id -> its held stop.
+DRAINING: dict[str, Drain] = {}
+
+
+def drain_first(service: Any, task: Any, reason: str, stop_code: str) -> bool:
+    """Deregister the task's targets now; True when one drains (in use, a delay above 0): the stop waits for it.
+
+    As ECS does: the task's desired status is STOPPED and it stays DEACTIVATING for the target group's
+    ``deregistration_delay.timeout_seconds``; only then are its containers sent SIGTERM."""
+    if service is None or not entries(service) or task.id in DRAINING:
+        return task.id in DRAINING
+    where = address(task)
+    balancer_backend = _balancer_backend(task._account_id, task.region_name)
+    until = clock.time()
+    for entry in entries(service):
+        group = balancer_backend.target_groups.get(entry["targetGroupArn"])
+        port = int(entry.get("containerPort") or (group.port if group else 0))
+        key = f"{where}:{port}"
+        if group is None or where is None or key not in group.targets:
+            continue
+        try:
+            balancer_backend.deregister_targets(group.arn, [{"Id": where, "Port": port}])
+        except Exception:  # noqa: BLE001 - a target that cannot be deregistered does not hold the stop
+            log.exception("deregistering %s of service %s", key, service.name)
+            continue
+        drained = elbv2.HEALTH.get(group.arn, {}).get(key)
+        if drained is not None and drained.draining_until is not None:
+            until = max(until, drained.draining_until)
+    if until <= clock.time():
+        return False
+    DRAINING[task.id] = Drain(until, reason, stop_code, clock.now())
+    return True
+
+
+def held(task: Any, last_status: str) -> Drain | None:
+    """The task's held stop, while the executor still runs it: once the delay is over the executor is told to stop
+    it (SIGTERM, then SIGKILL after stopTimeout), and the hold ends when the executor reports it stopping."""
+    drain = DRAINING.get(task.id)
+    if drain is None:
+        return None
+    if last_status != "RUNNING":
+        del DRAINING[task.id]
+        return None
+    if not drain.released and clock.time() >= drain.until:
+        from emulator.fidelity import ecs
+
+        drain.released = True
+        ecs.executor().stop(task.id, drain.reason, drain.stop_code)
+    return drain
