@@ -34,6 +34,8 @@ from moto.logs.models import LogsBackend
 
 from emulator import clock, containment, ecs_events, ecs_targets, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
+from emulator.fidelity import ecs_fields
+from emulator.fidelity import networking as task_network
 from emulator.fidelity.ecs_stopped_expiry import forget_expired, visible
 
 log = logging.getLogger("emulator.fidelity.ecs")
@@ -270,8 +272,10 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
                  "stopped_at"):
         setattr(task, name, None)
+    task_network.attached(task, networking)
     attachment = task.attachments[0] if task.attachments else None
     task.containers = [LabContainer(task, c, attachment) for c in td.container_definitions]
+    ecs_fields.new_task(task, td, task.ephemeral_storage["sizeInGiB"])
     task.last_status = "PROVISIONING"
     record = LAUNCHED[task.id] = Launched(task)
     _live[task.id] = task
@@ -420,10 +424,12 @@ def sync(task: Any) -> None:
         container.reason = seen.reason
         container.runtime_id = seen.runtime_id
         container.health_status = seen.health_status
+    ecs_fields.synced(task, state.stopped_reason if record.failed else None)
     if state.stopping_at is not None or state.last_status in ("DEACTIVATING", "STOPPING", "DEPROVISIONING",
                                                                  "STOPPED"):
         task.desired_status = "STOPPED"
     if state.last_status == "STOPPED":
+        task_network.released(task)
         task.version = 2
         _live.pop(task.id, None)
         if not record.failed:
@@ -515,6 +521,7 @@ class TasksBackend(EC2ContainerServiceBackend):
                 raise EcsClientException(problem)
         td = super().register_task_definition(family, container_definitions, *args, **kwargs)
         td.registered_at = clock.now()
+        ecs_fields.registered(td, self.account_id)
         return td
 
     def describe_task_definition(self, task_definition_str: str) -> Any:
