@@ -296,6 +296,10 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
         resolve_image=resolve_image,
         group=task.group or "",
         resolve_file=_file_resolver(task._account_id),
+        task_arn=task.task_arn,
+        region=task.region_name,
+        availability_zone=task.availability_zone or "",
+        credentials=_role_credentials(task.id, document.get("taskRoleArn"), task._account_id, task.region_name),
     )
     try:
         executor().launch(request)
@@ -304,6 +308,15 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     except Exception as exc:  # noqa: BLE001 - the task fails to start; RunTask itself still answers
         log.exception("launch of task %s failed", task.id)
         _failed_to_start(record, f"TaskFailedToStart: the embedded backend could not start the task: {exc}")
+
+
+def _role_credentials(task_id: str, role_arn: str | None, account: str, region: str) -> Any:
+    """The task role's credentials for its containers' endpoint (None without a taskRoleArn)."""
+    if not role_arn:
+        return None
+    from emulator import task_credentials
+
+    return lambda: task_credentials.for_task(task_id, role_arn, account, region).document()
 
 
 def _availability_zone(backend: Any, networking: dict | None) -> str | None:
