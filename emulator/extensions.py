@@ -66,11 +66,14 @@ def _backends() -> list[tuple[str, str, type]]:
 
 def _responses() -> list[tuple[str, type]]:
     """(moto urls module, our subclass of the responses class its URL table dispatches to), in order."""
-    from emulator.fidelity import ecr, services
+    from emulator.fidelity import ecr, omitted_members, services
 
     return [
         ("moto.ecs.urls", services.ServicesResponse),  # <- ecs.TasksResponse <- moto's
         ("moto.ecr.urls", ecr.EcrResponse),
+        ("moto.secretsmanager.urls", omitted_members.SecretsResponse),  # members AWS omits, not null
+        ("moto.events.urls", omitted_members.EventsResponse),
+        ("moto.logs.urls", omitted_members.LogsAnswers),
     ]
 
 
