@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from emulator import HEALTH_PATH, SERVER_NAME, sigv4
+from emulator import HEALTH_PATH, SERVER_NAME, sigv4, task_credentials
 from emulator.credentials import KeyFile
+from emulator.task_endpoint import FROM_TASK_NETWORK
 
 log = logging.getLogger("emulator.access")
 
@@ -43,19 +44,20 @@ EC2_VERSION = "2016-11-15"
 CODES: dict[str, dict[str, tuple[int, str]]] = {
     "json": {"missing": (400, "MissingAuthenticationTokenException"), "malformed": (400, "IncompleteSignatureException"),
              "unknown_key": (400, "UnrecognizedClientException"), "mismatch": (400, "InvalidSignatureException"),
-             "expired": (400, "InvalidSignatureException")},
+             "expired": (400, "InvalidSignatureException"), "expired_token": (400, "ExpiredTokenException")},
     "rest-json": {"missing": (403, "MissingAuthenticationTokenException"),
                   "malformed": (403, "IncompleteSignatureException"),
                   "unknown_key": (403, "UnrecognizedClientException"), "mismatch": (403, "InvalidSignatureException"),
-                  "expired": (403, "InvalidSignatureException")},
+                  "expired": (403, "InvalidSignatureException"), "expired_token": (403, "ExpiredTokenException")},
     "query": {"missing": (403, "MissingAuthenticationToken"), "malformed": (400, "IncompleteSignature"),
               "unknown_key": (403, "InvalidClientTokenId"), "mismatch": (403, "SignatureDoesNotMatch"),
-              "expired": (400, "RequestExpired")},
+              "expired": (400, "RequestExpired"), "expired_token": (403, "ExpiredToken")},
     "ec2": {"missing": (401, "MissingAuthenticationToken"), "malformed": (401, "AuthFailure"),
-            "unknown_key": (401, "AuthFailure"), "mismatch": (401, "AuthFailure"), "expired": (400, "RequestExpired")},
+            "unknown_key": (401, "AuthFailure"), "mismatch": (401, "AuthFailure"), "expired": (400, "RequestExpired"),
+            "expired_token": (400, "RequestExpired")},
     "s3": {"missing": (403, "AccessDenied"), "malformed": (400, "AuthorizationHeaderMalformed"),
            "unknown_key": (403, "InvalidAccessKeyId"), "mismatch": (403, "SignatureDoesNotMatch"),
-           "expired": (403, "AccessDenied")},
+           "expired": (403, "AccessDenied"), "expired_token": (400, "ExpiredToken")},
 }
 S3_MESSAGES = {"missing": "Access Denied", "unknown_key": "The AWS Access Key Id you provided does not exist in our "
                                                           "records."}
@@ -87,15 +89,17 @@ class AccessGate:
         if environ.get("HTTP_ORIGIN") is not None:
             return _plain(start_response, ORIGIN_REASON)
         host = environ.get("HTTP_HOST", "")
-        if host.lower() not in self.hosts:
+        if host.lower() not in self.hosts and not environ.get(FROM_TASK_NETWORK):  # tasks: emulator.task_endpoint
             return _plain(start_response, HOST_REASON.format(host=host[:100], port=self.port))
         start_response = _without_cors(start_response)
+        if environ.get(FROM_TASK_NETWORK) and path.startswith(CONTROL_PREFIXES):
+            return _json(start_response, 403, {"error": "a task's containers cannot use the control API"})
         if _is_registry(environ, path):
             return self.app(environ, start_response)  # the registry's own token auth decides
         if path == HEALTH_PATH and not environ.get("HTTP_AUTHORIZATION") and environ.get("REQUEST_METHOD") == "GET":
             return _json(start_response, 200, {"server": SERVER_NAME})  # alive, and nothing more
         body = _buffer_body(environ)
-        outcome = sigv4.verify(environ, body, self.keys.current())
+        outcome = self._verify(environ, body)
         if isinstance(outcome, sigv4.Signed):
             return self.app(environ, start_response)
         log.warning("refused %s %s: %s (%s)", environ.get("REQUEST_METHOD"), path, outcome.kind, outcome.message)
@@ -103,6 +107,24 @@ class AccessGate:
             return _json(start_response, 403, {"error": f"{outcome.message} The control API needs a request signed "
                                                         "with this installation's key (see helpers.local)."})
         return aws_error(start_response, protocol(environ, body, outcome), outcome)
+
+    def _verify(self, environ: dict[str, Any], body: bytes) -> sigv4.Signed | sigv4.Refusal:
+        """Signed with the installation's key, or with a task role's temporary credentials that have not expired."""
+        key = self.keys.current()
+        claimed = sigv4.claimed(environ)
+        if isinstance(claimed, sigv4.Signed) and claimed.key_id != key.access_key_id:
+            task = task_credentials.lookup(claimed.key_id)
+            if task is not None:
+                query = parse_qs(environ.get("QUERY_STRING", ""))
+                token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN") or (query.get("X-Amz-Security-Token") or [""])[0]
+                if token != task.token:
+                    return sigv4.Refusal("unknown_key", "The security token included in the request is invalid.")
+                if task_credentials.expired(task):
+                    return sigv4.Refusal("expired_token", "The security token included in the request is expired")
+                if environ.get("PATH_INFO", "").startswith(CONTROL_PREFIXES):
+                    return sigv4.Refusal("unknown_key", "A task role's credentials cannot use the control API.")
+                key = task.key
+        return sigv4.verify(environ, body, key)
 
 
 def _is_registry(environ: dict[str, Any], path: str) -> bool:

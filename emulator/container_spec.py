@@ -7,7 +7,9 @@ container. Fargate's rules map to Docker like this:
   Docker having no pod-level cgroup); container ``cpu`` -> ``cpu_shares`` (a relative weight, as on ECS);
 - container ``memory`` (else the task's) -> hard ``mem_limit`` without swap; ``memoryReservation`` -> soft limit;
 - ``healthCheck`` -> Docker healthcheck (ECS uses the same ``CMD``/``CMD-SHELL`` forms);
-- ``portMappings`` -> published on 127.0.0.1 only, by the container that owns the task's network namespace.
+- ``portMappings`` -> published on 127.0.0.1 only, by the container that owns the task's network namespace;
+- ``volumes`` without a host path (Fargate's task storage) -> one Docker volume per task and volume, mounted at each
+  ``mountPoints`` entry; ``volumesFrom`` -> Docker's ``volumes_from`` of the task's other container.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class ContainerPlan:
     log_group: str | None = None
     log_stream: str | None = None
     has_health_check: bool = False
+    mount_points: list[tuple[str, str, bool]] = field(default_factory=list)  # (sourceVolume, containerPath, readOnly)
+    volumes_from: list[tuple[str, bool]] = field(default_factory=list)  # (sourceContainer, readOnly)
     create_kwargs: dict[str, Any] = field(default_factory=dict)  # for DockerClient.containers.create
 
 
@@ -173,9 +177,42 @@ def plan_task(task_definition: dict, overrides: dict | None, task_id: str, label
             log_group=group,
             log_stream=stream,
             has_health_check=bool(definition.get("healthCheck")),
+            mount_points=[(m.get("sourceVolume", ""), m.get("containerPath", ""), bool(m.get("readOnly")))
+                          for m in definition.get("mountPoints") or []],
+            volumes_from=[(v.get("sourceContainer", ""), bool(v.get("readOnly")))
+                          for v in definition.get("volumesFrom") or []],
             create_kwargs=kwargs,
         ))
     return plans
+
+
+def volume_problem(task_definition: dict, plans: list[ContainerPlan]) -> str | None:
+    """Why the task's volumes cannot be mounted as asked (ECS's start failure), or None."""
+    names = {v.get("name") for v in task_definition.get("volumes") or []}
+    containers = {plan.name for plan in plans}
+    for plan in plans:
+        for volume, path, _ in plan.mount_points:
+            if volume not in names:
+                return f"mount point of container {plan.name} names volume {volume!r}, not a volume of the task"
+            if not path.startswith("/"):
+                return f"mount point of container {plan.name} has containerPath {path!r}: it must be absolute"
+        for source, _ in plan.volumes_from:
+            if source not in containers or source == plan.name:
+                return f"volumesFrom of container {plan.name} names {source!r}, not another container of the task"
+    return None
+
+
+def creation_order(plans: list[ContainerPlan]) -> list[ContainerPlan]:
+    """Plans ordered so a ``volumesFrom`` source is created before the container that mounts its volumes."""
+    done: list[ContainerPlan] = []
+    pending = list(plans)
+    while pending:
+        ready = [p for p in pending if all(s in {d.name for d in done} for s, _ in p.volumes_from)]
+        if not ready:
+            raise ValueError("volumesFrom forms a cycle between " + ", ".join(p.name for p in pending))
+        done += ready
+        pending = [p for p in pending if p not in ready]
+    return done
 
 
 def parse_env_file(text: str) -> dict[str, str]:

@@ -80,13 +80,28 @@ def capability_args(definition: dict) -> dict[str, Any]:
     return args
 
 
-def check_create(name: str, kwargs: dict[str, Any]) -> None:
-    """Raise NotContained unless ``kwargs`` (for docker's ``containers.create``) keep the container contained."""
+def check_create(name: str, kwargs: dict[str, Any], own_volumes: frozenset[str] = frozenset(),
+                 own_containers: frozenset[str] = frozenset()) -> None:
+    """Raise NotContained unless ``kwargs`` (for docker's ``containers.create``) keep the container contained.
+
+    Mounts may only be the task's own Docker volumes (``own_volumes``), never a host path; ``volumes_from`` only
+    names the task's own containers (``own_containers``, Docker ids).
+    """
+    from emulator.task_endpoint import NETWORK
+
+    checked = dict(kwargs)
+    for mount in checked.pop("mounts", None) or []:
+        if not isinstance(mount, dict) or mount.get("Type") != "volume" or mount.get("Source") not in own_volumes:
+            raise NotContained(f"container {name!r} would mount {mount!r}: only the task's own volumes")
+    for source in checked.pop("volumes_from", None) or []:
+        if str(source).split(":")[0] not in own_containers:
+            raise NotContained(f"container {name!r} would take volumes from {source!r}: only its task's containers")
     for key in FORBIDDEN_CREATE_ARGS:
-        if kwargs.get(key) not in (None, False, [], {}):
+        if checked.get(key) not in (None, False, [], {}):
             raise NotContained(f"container {name!r} would get {key}={kwargs[key]!r}: Fargate never gives that")
     network = kwargs.get("network_mode")
-    if network is not None and not str(network).startswith("container:") and network not in ("bridge", "none"):
+    if network is not None and not str(network).startswith("container:") and network not in ("bridge", "none",
+                                                                                             NETWORK):
         raise NotContained(f"container {name!r} would join network {network!r}: only its task's own namespace")
     extra = set(kwargs.get("cap_add") or []) - FARGATE_ADDABLE_CAPABILITIES
     if extra:

@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator import clock, containment, hooks, pause_image, settings
-from emulator.container_spec import ContainerPlan, parse_env_file, plan_task
+from emulator import clock, containment, hooks, pause_image, settings, task_endpoint, task_metadata
+from emulator.container_spec import ContainerPlan, creation_order, parse_env_file, plan_task, volume_problem
 from emulator.executor import ContainerState, LaunchRequest, TaskState
 from emulator.log_pump import LogPump
 
@@ -69,6 +69,9 @@ class _Run:
     pump: LogPump | None = None
     thread: threading.Thread | None = None
     reserved: list[tuple[int, str]] = field(default_factory=list)  # host ports held for this task
+    endpoint_env: dict[str, dict[str, str]] = field(default_factory=dict)  # container -> metadata/credentials env
+    volumes: dict[str, str] = field(default_factory=dict)  # task volume name -> Docker volume name
+    network: str | None = None  # the task network the namespace owner joined, when there is one
 
 
 class DockerExecutor:
@@ -91,6 +94,8 @@ class DockerExecutor:
         self._pulling: dict[str, threading.Lock] = {}
         self._pull_failures: dict[str, tuple[float, str]] = {}  # reference -> (when, why): many tasks, one attempt
         self._pause: str | None | bool = False  # False: not looked up yet
+        self._no_network = False  # True once the task network proved unusable here (a remote engine, say)
+        self._endpoint = task_endpoint.TaskEndpoint(self._metadata, self._role_credentials)
         if register_hooks and self.port not in _registered_ports:
             hooks.ON_RESET.append(self.cleanup)
             hooks.ON_SHUTDOWN.append(self.cleanup)
@@ -140,10 +145,12 @@ class DockerExecutor:
             run.aborted = True
             run.events.put(("abort",))
         self._remove_containers({LABEL_PORT: self.port})
+        self._endpoint.close()
         for run in runs:  # a supervisor may be removing (or, mid-start, creating) containers right now
             if run.thread is not None and run.thread is not threading.current_thread():
                 run.thread.join(timeout=15)
         self._remove_containers({LABEL_PORT: self.port})
+        self._remove_volumes({LABEL_PORT: self.port})
 
     # ----- helpers of the protocol ----------------------------------------------------------------------------
 
@@ -193,6 +200,18 @@ class DockerExecutor:
         for item in found:
             self._remove(item["Id"])
 
+    def _remove_volumes(self, labels: dict[str, str]) -> None:
+        """The task volumes with these labels (once their containers are gone)."""
+        try:
+            found = self.client.api.volumes(filters={"label": [f"{k}={v}" for k, v in labels.items()]})
+        except Exception:  # noqa: BLE001 - no engine any more
+            return
+        for volume in (found or {}).get("Volumes") or []:
+            try:
+                self.client.api.remove_volume(volume["Name"], force=True)
+            except Exception:  # noqa: BLE001 - still in use by a container being removed: the next sweep takes it
+                log.debug("could not remove volume %s", volume["Name"], exc_info=True)
+
     def _remove(self, container_id: str) -> None:
         import docker.errors
 
@@ -223,6 +242,10 @@ class DockerExecutor:
             plans = plan_task(request.task_definition, request.overrides, request.task_id, labels,
                               f"fargate-lab-{self.port}-{request.task_id}")
             run.plans = {plan.name: plan for plan in plans}
+            problem = volume_problem(request.task_definition, plans)
+            if problem:
+                raise _StartFailure(f"ResourceInitializationError: {problem}")
+            self._register_endpoint(run)
             run.pump = LogPump(self.stream.api, request.log_sink)
             self._set(run, last_status="PENDING", pull_started_at=clock.now())
             images = {plan.name: self._image(run, plan) for plan in plans}
@@ -303,7 +326,10 @@ class DockerExecutor:
             except Exception as error:  # noqa: BLE001 - any failure to read is the task's start failure
                 raise _StartFailure(f"ResourceInitializationError: failed to download env files: {arn}: {error}",
                                     plan.name) from None
+        environment.update({"AWS_REGION": run.request.region, "AWS_DEFAULT_REGION": run.request.region}
+                           if run.request.region else {})
         environment.update(plan.environment)
+        environment.update(run.endpoint_env.get(plan.name, {}))  # Fargate's own variables win
         for name, value_from in plan.secrets:
             try:
                 environment[name] = run.request.resolve_secret(value_from)
@@ -340,11 +366,14 @@ class DockerExecutor:
         ports = self._ports(run, plans)
         labels = {LABEL_PORT: self.port, LABEL_TASK: run.request.task_id}
         owner_mode: str | None = None
+        self._create_volumes(run)
+        network = {"network_mode": run.network} if run.network else {}
+        plans = creation_order(plans)
         if len(plans) > 1 and self._pause_image():
             containment.check_create("pause", {"ports": ports})
             pause = self.client.containers.create(
                 pause_image.PAUSE_IMAGE, name=f"fargate-lab-{self.port}-{run.request.task_id}-pause",
-                labels={**labels, LABEL_ROLE: "pause"}, ports=ports, mem_limit="8m",
+                labels={**labels, LABEL_ROLE: "pause"}, ports=ports, mem_limit="8m", **network,
             )
             run.pause_id = pause.id
             pause.start()
@@ -355,10 +384,13 @@ class DockerExecutor:
                 kwargs["network_mode"] = owner_mode
             elif index == 0:
                 kwargs["ports"] = ports  # the first container owns the namespace (one container, or no pause image)
+                kwargs.update(network)
             else:
                 kwargs["network_mode"] = f"container:{run.ids[plans[0].name]}"
-            try:
-                containment.check_create(plan.name, kwargs)  # never more of the host than Fargate gives
+            kwargs.update(self._volume_args(run, plan))
+            try:  # never more of the host than Fargate gives
+                containment.check_create(plan.name, kwargs, frozenset(run.volumes.values()),
+                                         frozenset(run.ids.values()))
             except containment.NotContained as refused:
                 raise _StartFailure(f"CannotStartContainerError: {refused}", plan.name) from None
             container_id = self._create_container(images[plan.name], kwargs)
@@ -590,10 +622,105 @@ class DockerExecutor:
             state.last_status = "STOPPED"
             for container in state.containers.values():
                 container.last_status = "STOPPED"
+        self._endpoint.unregister(run.request.task_id)
         for container_id in run.ids.values():
             self._remove(container_id)
+        if run.volumes:
+            self._remove_volumes({LABEL_PORT: self.port, LABEL_TASK: run.request.task_id})
         with self._lock:
             self._reserved.difference_update(run.reserved)
+
+    # ----- what Fargate gives a task: the metadata endpoint, its role's credentials, its volumes -------------
+
+    def _register_endpoint(self, run: _Run) -> None:
+        """Join the task network and get each container's endpoint variables (none without the network).
+
+        The network is looked up at every launch: one shared by every backend on the engine, that ``docker network
+        prune`` may remove between two tasks (it is then created again)."""
+        network = None if self._no_network else task_endpoint.ensure_network(self.client)
+        if network is None:
+            self._no_network = True
+            return
+        try:
+            run.endpoint_env = self._endpoint.register(run.request.task_id, list(run.plans),
+                                                       run.request.credentials is not None)
+        except OSError as error:  # the gateway's address is not on this host: the engine is remote
+            log.warning("task endpoint unavailable: %s", error)
+            self._no_network = True
+            return
+        run.network = network
+        gate_url = self._endpoint.url() if hooks.CONFIG.get("gate") is not None else None
+        if gate_url:  # the embedded backend only: its API, signed requests from the task network only
+            for environment in run.endpoint_env.values():
+                environment["AWS_ENDPOINT_URL"] = gate_url
+
+    def _role_credentials(self, task_id: str) -> dict | None:
+        with self._lock:
+            run = self._runs.get(task_id)
+        if run is None or run.request.credentials is None:
+            return None
+        return run.request.credentials()
+
+    def _metadata(self, task_id: str, asker: str, whole_task: bool, kind: str) -> Any:
+        """The metadata endpoint's answer for the task or the asking container (which, asking, runs)."""
+        with self._lock:
+            run = self._runs[task_id]
+            state = copy.deepcopy(run.state)
+        if state.last_status in ("PROVISIONING", "PENDING"):  # asked between the engine's start and our record
+            state.last_status = "RUNNING"
+        if state.containers[asker].last_status == "PENDING":
+            state.containers[asker].last_status = "RUNNING"
+        name = None if whole_task else asker
+        names = [name] if name else list(run.plans)
+        if kind == "stats":
+            stats = {run.ids[n]: self._stats(run.ids[n]) for n in names if n in run.ids}
+            return next(iter(stats.values()), {}) if name else stats
+        address = self._address(run)
+        documents = [task_metadata.container(run.request, state, n, run.ids.get(n), run.plans[n].image,
+                                             self._image_id(run.ids.get(n)), address) for n in names]
+        return documents[0] if name else task_metadata.task(run.request, state, documents)
+
+    def _stats(self, container_id: str) -> dict:
+        try:
+            return self.client.api.stats(container_id, stream=False)
+        except Exception:  # noqa: BLE001 - not running (yet, or any more): AWS answers no stats either
+            return {}
+
+    def _image_id(self, container_id: str | None) -> str:
+        try:
+            return self.client.api.inspect_container(container_id)["Image"] if container_id else ""
+        except Exception:  # noqa: BLE001
+            return ""
+
+    def _address(self, run: _Run) -> str | None:
+        owner = run.pause_id or next(iter(run.ids.values()), None)
+        if owner is None or not run.network:
+            return None
+        try:
+            networks = self.client.api.inspect_container(owner)["NetworkSettings"]["Networks"]
+            return networks[run.network]["IPAddress"] or None
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _create_volumes(self, run: _Run) -> None:
+        """One Docker volume per task volume (Fargate's task storage); removed with the task."""
+        labels = {LABEL_PORT: self.port, LABEL_TASK: run.request.task_id}
+        for volume in run.request.task_definition.get("volumes") or []:
+            name = f"fargate-lab-{self.port}-{run.request.task_id}-{volume['name']}"
+            self.client.api.create_volume(name=name, labels=labels)
+            run.volumes[volume["name"]] = name
+
+    def _volume_args(self, run: _Run, plan: ContainerPlan) -> dict[str, Any]:
+        from docker.types import Mount
+
+        args: dict[str, Any] = {}
+        if plan.mount_points:
+            args["mounts"] = [Mount(path, run.volumes[volume], type="volume", read_only=read_only)
+                              for volume, path, read_only in plan.mount_points]
+        if plan.volumes_from:
+            args["volumes_from"] = [f"{run.ids[source]}:{'ro' if read_only else 'rw'}"
+                                    for source, read_only in plan.volumes_from]
+        return args
 
 
 def _in_embedded_ecr(reference: str) -> bool:

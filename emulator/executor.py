@@ -78,6 +78,11 @@ class LaunchRequest:
     resolve_image: ImageResolver
     group: str = ""  # "family:NAME" or "service:NAME"
     resolve_file: FileResolver | None = None  # environmentFiles; without one, a task that has some fails to start
+    task_arn: str = ""
+    region: str = ""
+    availability_zone: str = ""
+    #: The task role's credentials document (emulator.task_credentials) now; None: the task has no role.
+    credentials: Callable[[], dict | None] | None = None
 
 
 class Executor(Protocol):

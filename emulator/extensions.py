@@ -66,11 +66,14 @@ def _backends() -> list[tuple[str, str, type]]:
 
 def _responses() -> list[tuple[str, type]]:
     """(moto urls module, our subclass of the responses class its URL table dispatches to), in order."""
-    from emulator.fidelity import ecr, services
+    from emulator.fidelity import ecr, omitted_members, services
 
     return [
         ("moto.ecs.urls", services.ServicesResponse),  # <- ecs.TasksResponse <- moto's
         ("moto.ecr.urls", ecr.EcrResponse),
+        ("moto.secretsmanager.urls", omitted_members.SecretsResponse),  # members AWS omits, not null
+        ("moto.events.urls", omitted_members.EventsResponse),
+        ("moto.logs.urls", omitted_members.LogsAnswers),
     ]
 
 
@@ -94,12 +97,13 @@ def _lifecycle() -> tuple[list[Callable[[], None]], list[Callable[[], None]], li
     """(at start, at reset, at shutdown), each in the order it runs."""
     from emulator import ecs_events, elbv2, persistence, settings
     from emulator.docker_runtime import sweep_leftovers_in_background
-    from emulator.fidelity import ecr, ecs, services
+    from emulator.fidelity import ecr, ecs, ecs_fields, services
 
     # At shutdown the state is written first (the rest clears it); the blob store stays when it is kept.
     kept = settings.current().persist
     return ([ecs.hold_task_states, sweep_leftovers_in_background, elbv2.start],
-            [services._reset, ecs._reset, ecr.forget_blobs, ecs_events.VERSIONS.clear, elbv2.stop_all],  # the scheduler first: nothing new starts after it
+            [services._reset, ecs._reset, ecr.forget_blobs, ecs_fields.forget, ecs_events.VERSIONS.clear,
+             elbv2.stop_all],  # the scheduler first: nothing new starts after it
             [persistence.shutdown, services._shutdown, ecs._shutdown, *([] if kept else [ecr.forget_blobs]),
              elbv2.CHECKER.stop, elbv2.stop_all])
 

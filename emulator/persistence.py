@@ -3,7 +3,7 @@
 The state is moto's backends, one part per moto service in use (``ecs``, ``ecr``, ``logs``, ...), each pickled
 with the emulator's own records that sit beside that service's objects (the ECS part carries the tasks the
 emulator launched, the services its scheduler runs, client tokens, event versions and the billing record; the
-ECR part the push scans and the registry's password), plus a ``lab`` part (the clock). ``emulator.state_store``
+ECR part the push scans, the images' last pulls and the registry's password), plus a ``lab`` part (the clock). ``emulator.state_store``
 writes each part atomically in ``state-PORT/`` of the state directory.
 
 When it is written: ``wrap`` sits in front of the app and, after every request that may change something (any
@@ -85,10 +85,11 @@ def _backend_dicts() -> dict[str, Any]:
 def _extras() -> dict[str, tuple[Callable[[], Any], Callable[[Any], None]]]:
     """The emulator's records kept with a service's objects: (what to save, how to put it back)."""
     from emulator import cur_export, ecs_events, elbv2
-    from emulator.fidelity import ecr, ecs, services
+    from emulator.fidelity import ecr, ecs, ecs_fields, services
 
     ecs_records = {"launched": ecs.LAUNCHED, "tokens": ecs._tokens, "scheduled": services.SCHEDULED,
-                   "runs": services._runs, "versions": ecs_events.VERSIONS, "cur": cur_export._record}
+                   "runs": services._runs, "versions": ecs_events.VERSIONS, "cur": cur_export._record,
+                   "digests": ecs_fields._digests}
 
     def load_ecs(saved: dict) -> None:
         for key, target in ecs_records.items():
@@ -96,10 +97,11 @@ def _extras() -> dict[str, tuple[Callable[[], Any], Callable[[Any], None]]]:
             target.update(saved.get(key) or {})
 
     def dump_ecr() -> dict:
-        return {"push_scans": ecr._push_scans, "password": ecr.password()}
+        return {"push_scans": ecr._push_scans, "password": ecr.password(), "pulls": ecs_fields._pulls}
 
     def load_ecr(saved: dict) -> None:
         ecr._push_scans.update(saved.get("push_scans") or {})
+        ecs_fields._pulls.update(saved.get("pulls") or {})
         if saved.get("password") and not settings.current().ecr_password:
             ecr._password["value"] = saved["password"]  # tokens given before the restart stay valid
 

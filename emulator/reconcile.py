@@ -3,7 +3,7 @@
 The previous server's containers are gone (its executor went with it; ``emulator.docker_runtime`` removes what
 it left on the engine, by its port label). So every task that had not stopped is STOPPED now, with stop code
 ``TerminationNotice`` and a stopped reason saying its host went away; its containers' exit codes are unknown
-(none), as ECS reports for a lost host. A task that failed to start keeps its own timing. Services then get
+(none), as ECS reports for a lost host, and its ENI is released as at any task's stop. A task that failed to start keeps its own timing. Services then get
 replacement tasks from the scheduler until they are steady again; the lost tasks do not count as failed
 deployments (the circuit breaker counts tasks that fail, not hosts that go away).
 """
@@ -25,6 +25,7 @@ CONTAINER_REASON = "Host went away: the embedded backend stopped; exit code unkn
 def after_restart() -> list[str]:
     """Stop the tasks the previous server ran, restart the scheduler for its services; the ids stopped."""
     from emulator.fidelity import ecs, services
+    from emulator.fidelity import networking as task_network
 
     stopped: list[str] = []
     with ecs._lock:
@@ -32,11 +33,13 @@ def after_restart() -> list[str]:
         now = clock.now()
         for task_id, record in ecs.LAUNCHED.items():
             if record.final:
+                task_network.released(record.task)  # the ENI may be saved from before its task stopped
                 continue
             if record.failed:  # its stop comes from its own timing, no executor needed
                 ecs._live[task_id] = record.task
                 continue
             _stop(record.task, now)
+            task_network.released(record.task)
             record.state = _stopped(record.state, record.task)
             if (record.task.group or "").startswith("service:"):
                 run = services._runs.setdefault(record.task.started_by, services._Run())

@@ -29,6 +29,7 @@ from emulator import (
     persistence,
     settings,
     shapes,
+    task_credentials,
     unsupported,
 )
 from emulator.settings import Settings
@@ -109,6 +110,7 @@ def build_app(config: Settings) -> ControlApp:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     extensions.install()
+    hooks.ON_RESET.append(task_credentials.reset)
     cur_export.apply()  # the CUR 2.0 export of the emulator's task history (emulator/cur_export.py)
     # moto's dispatcher, with a 501 for a service it lacks (emulator/unsupported.py): the last layer before moto
     app = ControlApp(unsupported.UnsupportedServices(DomainDispatcherApplication(create_backend_app)), config.port)
@@ -127,6 +129,7 @@ def serve(config: Settings) -> None:
     app = build_app(config)
     checked = shapes.wrap(persistence.wrap(app), config.check_shapes)  # answers against botocore's model, when asked
     gate = access.guard(checked, config.port, config.state_path(), config.ecr_registry)  # signed requests only
+    hooks.CONFIG["gate"] = gate  # task containers reach it through emulator.task_endpoint (AWS_ENDPOINT_URL)
     server = make_server(HOST, config.port, gate, threaded=True, request_handler=LabRequestHandler)
 
     def shutdown(signum: int, frame: Any) -> None:

@@ -125,6 +125,11 @@ def test_kill_9_then_start_keeps_what_was_acknowledged_and_reconciles_what_ran(p
     assert (stopped["lastStatus"], stopped["stopCode"]) == ("STOPPED", "TerminationNotice")
     assert "host went away" in stopped["stoppedReason"].lower() and "exit code is unknown" in stopped["stoppedReason"]
     assert "exitCode" not in stopped["containers"][0]
+    # its ENI released as at any stop (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Attachment.html)
+    assert stopped["attachments"][0]["status"] == "DELETED"
+    eni = [d["value"] for d in stopped["attachments"][0]["details"] if d["name"] == "networkInterfaceId"][0]
+    assert eni not in [i["NetworkInterfaceId"] for i in session.client("ec2").describe_network_interfaces()[
+        "NetworkInterfaces"]]
     replaced = _until("the service steady again with new tasks", lambda: (lambda s: s if s["runningCount"] == 2
                       and s["deployments"][0]["rolloutState"] == "COMPLETED" else None)(
         ecs.describe_services(cluster="kept", services=["web"])["services"][0]))

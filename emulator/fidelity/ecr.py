@@ -246,7 +246,7 @@ _push_scans: dict[tuple[str, str, str], datetime] = {}
 
 
 class LabImage(ecr_models.Image):
-    """An ECR image reporting what ECR reports: its size, its digest, its scans.
+    """An ECR image reporting what ECR reports: its size, its digest, its scans, its media type and last pull.
 
     moto's ``put_image`` builds its ``Image`` by name from its models module; ``emulator.extensions`` puts this
     subclass under that name (its ``MODELS`` list), so every image is one of these.
@@ -283,6 +283,18 @@ class LabImage(ecr_models.Image):
                   else MOTO_DEFAULT_SEVERITY_COUNTS)
         return {"findingSeverityCounts": dict(counts or {}), "imageScanCompletedAt": self.last_scan,
                 "vulnerabilitySourceUpdatedAt": self.last_scan}
+
+    @property
+    def artifact_media_type(self) -> str | None:
+        from emulator.fidelity import ecs_fields
+
+        return ecs_fields.artifact_media_type(self)
+
+    @property
+    def last_recorded_pull_time(self) -> datetime | None:
+        from emulator.fidelity import ecs_fields
+
+        return ecs_fields.last_pull(self)
 
 
 def _complete_layer_upload(self, repository_name, upload_id, layer_digests, registry_id=None):
@@ -382,6 +394,16 @@ def upload_layer_part_fast(environ: dict, start_response):
 
 class EcrBackend(ecr_models.ECRBackend):
     """ECR's checks of uploads and PutImage; repository URIs that name the embedded registry."""
+
+    def batch_get_image(self, repository_name: str, registry_id: str | None = None,
+                        image_ids: list[dict] | None = None, *args, **kwargs) -> dict:
+        """A BatchGetImage is a pull: each image found records its ``lastRecordedPullTime``."""
+        from emulator.fidelity import ecs_fields
+
+        answer = super().batch_get_image(repository_name, registry_id, image_ids, *args, **kwargs)
+        for image in answer.get("images", []):
+            ecs_fields.pulled(image.registry_id, repository_name, image.get_image_digest())
+        return answer
 
     def __getstate__(self) -> dict:
         """Saved without moto's lock (a lock does not pickle); ``__setstate__`` makes a new one."""

@@ -34,6 +34,8 @@ from moto.logs.models import LogsBackend
 
 from emulator import clock, containment, ecs_events, ecs_targets, hooks, settings
 from emulator.executor import Executor, LaunchRequest, TaskState
+from emulator.fidelity import ecs_fields
+from emulator.fidelity import networking as task_network
 from emulator.fidelity.ecs_stopped_expiry import forget_expired, visible
 
 log = logging.getLogger("emulator.fidelity.ecs")
@@ -270,8 +272,10 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
                  "stopped_at"):
         setattr(task, name, None)
+    task_network.attached(task, networking)
     attachment = task.attachments[0] if task.attachments else None
     task.containers = [LabContainer(task, c, attachment) for c in td.container_definitions]
+    ecs_fields.new_task(task, td, task.ephemeral_storage["sizeInGiB"])
     task.last_status = "PROVISIONING"
     record = LAUNCHED[task.id] = Launched(task)
     _live[task.id] = task
@@ -292,6 +296,10 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
         resolve_image=resolve_image,
         group=task.group or "",
         resolve_file=_file_resolver(task._account_id),
+        task_arn=task.task_arn,
+        region=task.region_name,
+        availability_zone=task.availability_zone or "",
+        credentials=_role_credentials(task.id, document.get("taskRoleArn"), task._account_id, task.region_name),
     )
     try:
         executor().launch(request)
@@ -300,6 +308,15 @@ def _enrich(backend: Any, task: Any, td: Any, networking: dict | None) -> None:
     except Exception as exc:  # noqa: BLE001 - the task fails to start; RunTask itself still answers
         log.exception("launch of task %s failed", task.id)
         _failed_to_start(record, f"TaskFailedToStart: the embedded backend could not start the task: {exc}")
+
+
+def _role_credentials(task_id: str, role_arn: str | None, account: str, region: str) -> Any:
+    """The task role's credentials for its containers' endpoint (None without a taskRoleArn)."""
+    if not role_arn:
+        return None
+    from emulator import task_credentials
+
+    return lambda: task_credentials.for_task(task_id, role_arn, account, region).document()
 
 
 def _availability_zone(backend: Any, networking: dict | None) -> str | None:
@@ -407,10 +424,12 @@ def sync(task: Any) -> None:
         container.reason = seen.reason
         container.runtime_id = seen.runtime_id
         container.health_status = seen.health_status
+    ecs_fields.synced(task, state.stopped_reason if record.failed else None)
     if state.stopping_at is not None or state.last_status in ("DEACTIVATING", "STOPPING", "DEPROVISIONING",
                                                                  "STOPPED"):
         task.desired_status = "STOPPED"
     if state.last_status == "STOPPED":
+        task_network.released(task)
         task.version = 2
         _live.pop(task.id, None)
         if not record.failed:
@@ -502,6 +521,7 @@ class TasksBackend(EC2ContainerServiceBackend):
                 raise EcsClientException(problem)
         td = super().register_task_definition(family, container_definitions, *args, **kwargs)
         td.registered_at = clock.now()
+        ecs_fields.registered(td, self.account_id)
         return td
 
     def describe_task_definition(self, task_definition_str: str) -> Any:

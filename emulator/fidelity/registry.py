@@ -23,6 +23,7 @@ from moto.core.exceptions import ServiceException
 from werkzeug.wsgi import get_input_stream
 
 from emulator.fidelity import ecr as store
+from emulator.fidelity import ecs_fields
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 CHUNK = 1024 * 1024
@@ -243,6 +244,8 @@ def _manifest(environ: dict, name: str, reference: str) -> Reply:
     image = store.find_image(repository, reference)
     if image is None:
         raise _NotFound("MANIFEST_UNKNOWN", f"{name}:{reference} is not in the repository")
+    if method == "GET":
+        ecs_fields.pulled(repository.registry_id, repository.name, image.get_image_digest())
     body = image.image_manifest.encode()
     media_type = image.image_manifest_media_type or json.loads(body).get("mediaType", "")
     headers = [("Content-Type", media_type), ("Docker-Content-Digest", image.get_image_digest()),

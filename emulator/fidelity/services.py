@@ -38,7 +38,7 @@ from moto.core.responses import ActionResult
 from moto.ecs.exceptions import EcsClientException, InvalidParameterException
 
 from emulator import clock, ecs_events, ecs_targets
-from emulator.fidelity import ecs
+from emulator.fidelity import ecs, ecs_fields
 
 log = logging.getLogger("emulator.fidelity.services")
 
@@ -563,6 +563,8 @@ def update_service(backend: Any, cluster_str: str, name: str, params: dict) -> A
                                                                         service.deployment_configuration)
         if params.get("enableECSManagedTags") is not None:
             service.enable_ecs_managed_tags = bool(params["enableECSManagedTags"])
+        if params.get("enableExecuteCommand") is not None:
+            service.enable_execute_command = bool(params["enableExecuteCommand"])
         if params.get("propagateTags") is not None:
             service.propagate_tags = params["propagateTags"]
         if params.get("desiredCount") is not None:
@@ -591,6 +593,7 @@ class ServicesResponse(ecs.TasksResponse):
                 return ActionResult({"service": existing})
         answer = super().create_service()
         service = self.ecs_backend._get_service(cluster, name)
+        ecs_fields.created_service(service, self.ecs_backend.account_id, self._get_param("enableExecuteCommand"))
         strategy = self._get_param("capacityProviderStrategy")
         if strategy:  # ECS shows the strategy, and no launch type unless one was given
             service.capacity_provider_strategy = strategy
@@ -607,7 +610,7 @@ class ServicesResponse(ecs.TasksResponse):
     def update_service(self) -> Any:
         params = {k: self._get_param(k) for k in (
             "taskDefinition", "desiredCount", "forceNewDeployment", "networkConfiguration", "platformVersion",
-            "deploymentConfiguration", "enableECSManagedTags", "propagateTags")}
+            "deploymentConfiguration", "enableECSManagedTags", "propagateTags", "enableExecuteCommand")}
         service = update_service(self.ecs_backend, self._get_param("cluster", "default"), self._get_param("service"),
                                  params)
         ensure_scheduler()
