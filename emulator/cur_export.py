@@ -11,9 +11,11 @@ column names and types from there). A Fargate task has no shared instance, so it
 and its unused cost is 0.
 
 The export is written to ``s3://fargate-lab-cur/cur/fargate-lab/data/BILLING_PERIOD=YYYY-MM/`` of each
-account, as AWS lays out a CUR 2.0 export, whenever a task stops and on ``POST /_lab/cur-export`` (which also
-bills running tasks up to now). Differences from AWS, on purpose: the export is fresh at once (AWS's is hours
-late and refreshed up to three times a day); Fargate Spot is billed at a fixed 70% off (AWS's Spot price
+account, as AWS lays out a CUR 2.0 export, on ``POST /_lab/cur-export`` (which also bills running tasks up to now)
+and, after a task stopped, before the next S3 request is answered: whoever reads S3 sees every stopped task, and
+a fleet of stops costs one write, not one rewrite of the whole export per stop. A stopped task's line items are
+made once. Differences from AWS, on purpose: the export is fresh at once (AWS's is hours late and refreshed up to
+three times a day); Fargate Spot is billed at a fixed 70% off (AWS's Spot price
 varies); ``split_line_item_actual_usage`` equals the reserved usage (no telemetry here).
 """
 
@@ -61,6 +63,12 @@ USAGE_PREFIX = {"us-east-1": "USE1", "us-east-2": "USE2", "us-west-1": "USW1", "
 _lock = threading.RLock()
 #: account -> task ARN -> what billing needs of the task (kept after ECS forgets the task).
 _record: dict[str, dict[str, dict]] = {}
+#: Accounts whose export misses a stopped task; ``EVERY`` until the first write after start (a restart loads the
+#: record, not necessarily what was last written to S3).
+EVERY = "*"
+_stale: set[str] = {EVERY}
+#: (account, task ARN, stopped at) -> the stopped task's line items.
+_stopped_items: dict[tuple, list[dict]] = {}
 
 
 def _schema() -> Any:
@@ -123,7 +131,7 @@ def record(task: Any) -> None:
                      start=task.pull_started_at or task.started_at or task.created_at, stop=task.stopped_at,
                      stopped=task.last_status == "STOPPED")
         if entry["stopped"]:
-            write(task._account_id)
+            _stale.add(task._account_id)
 
 
 def _hours(start: datetime, end: datetime) -> Iterable[tuple[datetime, float]]:
@@ -159,6 +167,16 @@ def _dimensions(entry: dict) -> list[tuple[str, float, float, str]]:
         rows.append((f"{prefix}-Fargate-EphemeralStorage-GB-Hours", extra, rates["ephemeral_gb"],
                      rates["ephemeral_gb"]))
     return rows
+
+
+def _items(account: str, entry: dict, now: datetime) -> list[dict]:
+    """``line_items``, made once for a stopped task (its items never change again)."""
+    if not entry["stopped"]:
+        return line_items(account, entry, now)
+    key = (account, entry["arn"], entry["stop"])
+    if key not in _stopped_items:
+        _stopped_items[key] = line_items(account, entry, now)
+    return _stopped_items[key]
 
 
 def line_items(account: str, entry: dict, now: datetime) -> list[dict]:
@@ -220,7 +238,7 @@ def write(account: str | None = None) -> dict[str, int]:
     with _lock:
         accounts = [account] if account else list(_record)
         for acct in accounts:
-            rows = [row for entry in _record.get(acct, {}).values() for row in line_items(acct, entry, now)]
+            rows = [row for entry in _record.get(acct, {}).values() for row in _items(acct, entry, now)]
             backend = s3_backends[acct]["global"]
             if BUCKET not in backend.buckets:
                 backend.create_bucket(BUCKET, "us-east-1")
@@ -233,7 +251,25 @@ def write(account: str | None = None) -> dict[str, int]:
                 key = f"{PREFIX}/BILLING_PERIOD={period}/{EXPORT_NAME}-00001.snappy.parquet"
                 backend.put_object(BUCKET, key, buffer.getvalue())
             written[acct] = len(rows)
+            _stale.discard(acct)
     return written
+
+
+def _is_s3(environ: dict) -> bool:
+    """An S3 request: signed for the s3 service (SigV4's credential scope), in a header or a presigned query."""
+    scope = environ.get("HTTP_AUTHORIZATION", "") + " " + environ.get("QUERY_STRING", "")
+    return "/s3/aws4_request" in scope or "%2Fs3%2Faws4_request" in scope
+
+
+def _write_before_s3(environ: dict, start_response: Callable) -> None:
+    """Middleware: before an S3 request, write the exports that a stopped task made stale (then let it pass)."""
+    if _stale and _is_s3(environ):
+        with _lock:
+            stale = list(_record) if EVERY in _stale else [acct for acct in _stale if acct in _record]
+            _stale.clear()
+        for acct in stale:
+            write(acct)
+    return None
 
 
 def _control(environ: dict, start_response: Callable) -> list[bytes] | None:
@@ -253,6 +289,8 @@ def _control(environ: dict, start_response: Callable) -> list[bytes] | None:
 def _reset() -> None:
     with _lock:
         _record.clear()
+        _stale.clear()
+        _stopped_items.clear()
 
 
 def apply() -> None:
@@ -260,6 +298,7 @@ def apply() -> None:
     if record not in ecs_events.LISTENERS:
         ecs_events.LISTENERS.append(record)
         hooks.MIDDLEWARE.append(_control)
+        hooks.MIDDLEWARE.append(_write_before_s3)
         hooks.ON_RESET.append(_reset)
 
 

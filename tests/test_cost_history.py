@@ -98,3 +98,13 @@ def test_cur_export_has_the_dictionarys_columns_and_hourly_items(session, ran):
     types = set(items.loc[items["line_item_resource_id"] == ran[1], "line_item_usage_type"])
     assert types == {f"{prefix}-SpotUsage-Fargate-ARM-vCPU-Hours:perCPU", f"{prefix}-SpotUsage-Fargate-ARM-GB-Hours",
                      f"{prefix}-Fargate-EphemeralStorage-GB-Hours"}
+
+
+def test_stopped_tasks_are_in_the_export_for_the_next_s3_reader_without_asking(session, ran):
+    """No ``export_cur`` call: the first S3 request after the tasks stopped finds them in the export (written once,
+    before that request is answered, not rewritten whole at every stop: benchmarks/inventory_benchmark.py)."""
+    s3 = session.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="fargate-lab-cur")["Contents"]]
+    assert keys and all(k.endswith(".snappy.parquet") for k in keys)
+    data = cur.dataset(session, cur.LOCAL_EXPORT)
+    assert set(data.to_table(columns=["line_item_resource_id"]).column(0).to_pylist()) == set(ran)
