@@ -157,3 +157,43 @@ def held(task: Any, last_status: str) -> Drain | None:
         drain.released = True
         ecs.executor().stop(task.id, drain.reason, drain.stop_code)
     return drain
+
+
+# -- CreateService / UpdateService: the loadBalancers entries ECS accepts ---------------------------------
+
+
+def check_entries(task_definition: Any, load_balancers: list[dict] | None, account_id: str, region: str) -> None:
+    """ECS's InvalidParameterException for a ``loadBalancers`` entry it refuses, before anything is created.
+
+    As ECS checks them: the container is named and exists in the task definition and maps the port; the target
+    group exists, has target type ``ip`` for ``awsvpc`` tasks, and is attached to a load balancer (a listener or
+    rule forwards to it)."""
+    from moto.ecs.exceptions import InvalidParameterException
+
+    balancer_backend = _balancer_backend(account_id, region)
+    containers = {c.get("name"): c for c in getattr(task_definition, "container_definitions", []) or []}
+    for entry in load_balancers or []:
+        name, port = entry.get("containerName"), entry.get("containerPort")
+        if not name:
+            raise InvalidParameterException("Container Name can not be blank.")
+        if port is None:
+            raise InvalidParameterException("Container Port can not be blank.")
+        if name not in containers:
+            raise InvalidParameterException(f"The container {name} does not exist in the task definition.")
+        mapped = {int(m.get("containerPort")) for m in containers[name].get("portMappings") or []
+                  if m.get("containerPort") is not None}
+        if int(port) not in mapped:
+            raise InvalidParameterException(f"The container {name} did not have a container port {port} defined.")
+        arn = entry.get("targetGroupArn")
+        if not arn:
+            continue  # a Classic Load Balancer by name: not emulated, moto keeps the entry
+        group = balancer_backend.target_groups.get(arn)
+        if group is None:
+            raise InvalidParameterException(f"The target group with targetGroupArn {arn} does not exist.")
+        if getattr(task_definition, "network_mode", None) == "awsvpc" and group.target_type != "ip":
+            raise InvalidParameterException(
+                f"The provided target group {arn} has target type {group.target_type}, which is incompatible with "
+                "the awsvpc network mode specified in the task definition.")
+        if not group.load_balancer_arns:
+            raise InvalidParameterException(
+                f"The target group with targetGroupArn {arn} does not have an associated load balancer.")

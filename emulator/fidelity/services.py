@@ -485,6 +485,8 @@ class ServicesBackend(ecs.TasksBackend):
                 if td.network_mode == "awsvpc" and not kwargs.get("network_configuration"):
                     raise InvalidParameterException(
                         "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+                balancers = args[1] if len(args) > 1 else kwargs.get("load_balancers")
+                ecs_targets.check_entries(td, balancers, self.account_id, self.region_name)
             service = super().create_service(cluster_str, service_name, desired_count, *args, **kwargs)
             if task_definition:
                 service.task_definition = self.describe_task_definition(task_definition).arn
@@ -547,6 +549,14 @@ def update_service(backend: Any, cluster_str: str, name: str, params: dict) -> A
         if service.arn not in SCHEDULED:
             adopt(backend, service, None, False)
         changed = bool(params.get("forceNewDeployment"))
+        if params.get("taskDefinition") or params.get("loadBalancers") is not None:
+            td = backend.describe_task_definition(params.get("taskDefinition") or service.task_definition)
+            balancers = params["loadBalancers"] if params.get("loadBalancers") is not None \
+                else service.load_balancers
+            ecs_targets.check_entries(td, balancers, backend.account_id, backend.region_name)
+        if params.get("loadBalancers") is not None:
+            changed = changed or params["loadBalancers"] != service.load_balancers
+            service.load_balancers = params["loadBalancers"]
         if params.get("taskDefinition"):
             arn = backend.describe_task_definition(params["taskDefinition"]).arn
             changed = changed or arn != service.deployments[0]["taskDefinition"]
@@ -610,7 +620,8 @@ class ServicesResponse(ecs.TasksResponse):
     def update_service(self) -> Any:
         params = {k: self._get_param(k) for k in (
             "taskDefinition", "desiredCount", "forceNewDeployment", "networkConfiguration", "platformVersion",
-            "deploymentConfiguration", "enableECSManagedTags", "propagateTags", "enableExecuteCommand")}
+            "deploymentConfiguration", "enableECSManagedTags", "propagateTags", "enableExecuteCommand",
+            "loadBalancers", "healthCheckGracePeriodSeconds")}
         service = update_service(self.ecs_backend, self._get_param("cluster", "default"), self._get_param("service"),
                                  params)
         ensure_scheduler()
