@@ -26,7 +26,7 @@ import boto3
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from helpers import images
+from helpers import ecr_parts, images
 from helpers import progress as progress_bars
 from helpers.errors import (
     DockerUnavailable,
@@ -194,7 +194,7 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
     started = time.perf_counter()
     validate_repository_name(repository)
     validate_tag(tag)
-    ecr = session.client("ecr")
+    ecr = ecr_parts.enable(session.client("ecr"))
     repo = _repository(ecr, repository)
     existing = _tagged_digest(ecr, repository, tag) if repo.get("imageTagMutability") == "IMMUTABLE" else None
     with images.open_source(source, client) as image, tempfile.TemporaryDirectory(prefix="fargate-lab-push-") as tmp:
@@ -514,8 +514,7 @@ def _send_parts(ecr: Any, repository: str, upload_id: str, parts: Iterable[bytes
     """Upload each part in order from byte ``first``; the number of bytes sent."""
     sent = 0
     for part in parts:
-        ecr.upload_layer_part(repositoryName=repository, uploadId=upload_id, partFirstByte=first + sent,
-                              partLastByte=first + sent + len(part) - 1, layerPartBlob=part)
+        ecr_parts.upload_part(ecr, repository, upload_id, first + sent, part)
         sent += len(part)
         tick(len(part))
     return sent
