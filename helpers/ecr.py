@@ -343,7 +343,10 @@ class _Uploader:
                 if not self.plan.layers[i] or self.plan.layers[i]["digest"] not in available]
         config_needed = self.plan.image.config_digest not in available
         try:
-            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            # a local engine's layers arrive in the save's order, not the image's: a job per layer, so that none
+            # waits behind a layer still to come (each waits for its own, compressed as it arrived)
+            workers = min(max(WORKERS, len(jobs) + 1), 8) if self.plan.image.engine_image_id else WORKERS
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [pool.submit(self._layer, i, bool(self.plan.layers[i])) for i in jobs]
                 if config_needed:
                     futures.append(pool.submit(lambda: self._send(self.plan.config_blob())))

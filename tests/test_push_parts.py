@@ -90,3 +90,16 @@ def test_the_server_slices_the_blob_out_and_leaves_anything_escaped_to_moto():
                     b'{"uploadId": "u"}', b'["layerPartBlob": ""]'):
         with pytest.raises(ValueError):
             split_part_body(escaped)
+
+
+def test_a_layer_compressed_as_it_streams_in_is_the_same_blob():
+    data = os.urandom(2 * images.COMPRESS_BLOCK + 999) + b"text " * 300_000
+    out = io.BytesIO()
+    deflate = images.Deflate(out.write)
+    at = 0
+    for step in (10, images.COMPRESS_BLOCK, 65536, 3 * images.COMPRESS_BLOCK, 1):  # any cut, then the rest
+        deflate.write(data[at:at + step])
+        at += step
+    deflate.write(data[at:])
+    deflate.close()
+    assert out.getvalue() == images.gzip_bytes(data)
