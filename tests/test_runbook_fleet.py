@@ -75,8 +75,8 @@ def test_the_cli_runs_at_most_parallel_tasks_exits_1_on_a_failure_and_reuses_the
     arns = ecs.list_tasks(cluster="fargate-lab", desiredStatus="STOPPED")["taskArns"]
     first, second = sorted(ecs.describe_tasks(cluster="fargate-lab", tasks=arns)["tasks"], key=lambda t: t["createdAt"])
     assert second["createdAt"] >= first["stoppedAt"] - timedelta(seconds=1), "--parallel 1 ran one at a time"
-    assert main(["run", "--on", "fargate", str(NOTEBOOK), "-p", "value", "5", "--bucket", BUCKET,
-                 "--image", runner_image]) == 0
+    assert main(["run", "--on", "fargate", str(NOTEBOOK), "-p", "value", "5", "--image", runner_image]) == 0
+    lab.client("s3").head_bucket(Bucket="fargate-lab-runbooks-123456789012-us-east-1")  # the default, created
     revisions = ecs.list_task_definitions(familyPrefix=runbooks.FAMILY)["taskDefinitionArns"]
     assert len(revisions) == 1, revisions
 
