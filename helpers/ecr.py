@@ -26,7 +26,7 @@ import boto3
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from helpers import images
+from helpers import ecr_parts, images
 from helpers import progress as progress_bars
 from helpers.errors import (
     DockerUnavailable,
@@ -194,7 +194,7 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
     started = time.perf_counter()
     validate_repository_name(repository)
     validate_tag(tag)
-    ecr = session.client("ecr")
+    ecr = ecr_parts.enable(session.client("ecr"))
     repo = _repository(ecr, repository)
     existing = _tagged_digest(ecr, repository, tag) if repo.get("imageTagMutability") == "IMMUTABLE" else None
     with images.open_source(source, client) as image, tempfile.TemporaryDirectory(prefix="fargate-lab-push-") as tmp:
@@ -343,7 +343,10 @@ class _Uploader:
                 if not self.plan.layers[i] or self.plan.layers[i]["digest"] not in available]
         config_needed = self.plan.image.config_digest not in available
         try:
-            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            # a local engine's layers arrive in the save's order, not the image's: a job per layer, so that none
+            # waits behind a layer still to come (each waits for its own, compressed as it arrived)
+            workers = min(max(WORKERS, len(jobs) + 1), 8) if self.plan.image.engine_image_id else WORKERS
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [pool.submit(self._layer, i, bool(self.plan.layers[i])) for i in jobs]
                 if config_needed:
                     futures.append(pool.submit(lambda: self._send(self.plan.config_blob())))
@@ -514,8 +517,7 @@ def _send_parts(ecr: Any, repository: str, upload_id: str, parts: Iterable[bytes
     """Upload each part in order from byte ``first``; the number of bytes sent."""
     sent = 0
     for part in parts:
-        ecr.upload_layer_part(repositoryName=repository, uploadId=upload_id, partFirstByte=first + sent,
-                              partLastByte=first + sent + len(part) - 1, layerPartBlob=part)
+        ecr_parts.upload_part(ecr, repository, upload_id, first + sent, part)
         sent += len(part)
         tick(len(part))
     return sent
