@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from helpers import runner
-from helpers.errors import InvalidParameter, InvalidParameters
+from helpers.errors import InvalidParameter, InvalidParameters, MissingPrerequisite
 
 RUNNER_IMAGE_ENV = "FARGATE_LAB_RUNNER_IMAGE"
 
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="fargate: the S3 bucket for the notebooks (default: fargate-lab-runbooks-ACCOUNT-REGION, "
                           "created tagged if missing)")
     run.add_argument("--create-bucket", action="store_true", help="fargate: create --bucket if it does not exist")
+    run.add_argument("--create-task-role", action="store_true",
+                     help="fargate: create the runner's task role if missing (needs IAM rights the lab policy lacks)")
     run.add_argument("--image", default=os.environ.get(RUNNER_IMAGE_ENV),
                      help=f"fargate: the runner image (python3, papermill, boto3; default ${RUNNER_IMAGE_ENV})")
     args = parser.parse_args(argv)
@@ -97,8 +99,9 @@ def run_on_fargate(args: argparse.Namespace) -> int:
                                  f"-{session.region_name}")
         rows = runbooks.run_on_fargate(
             session, notebooks, matrix, parameters, parallel=args.parallel, bucket=bucket, image=args.image,
-            create_bucket=args.create_bucket or not args.bucket, out_dir=args.out, progress=_say)
-    except (InvalidParameter, InvalidParameters) as exc:
+            create_bucket=args.create_bucket or not args.bucket, out_dir=args.out, progress=_say,
+            create_task_role=args.create_task_role)
+    except (InvalidParameter, InvalidParameters, MissingPrerequisite) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(runbooks.fleet_table(rows))

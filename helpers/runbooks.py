@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import prereqs, taskdef, tasks
-from helpers.errors import InvalidParameter, InvalidParameters, TaskTimedOut
+from helpers.errors import InvalidParameter, InvalidParameters, MissingPrerequisite, TaskTimedOut
 from helpers.tags import as_aws, suite_tags
 
 FAMILY = "fargate-lab-runbook"
@@ -27,6 +27,8 @@ CONTAINER = "papermill"
 TASK_ROLE_NAME = "fargate-lab-runbook-task"
 _TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                   "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]}
+TASK_POLICY = Path(__file__).resolve().parent.parent / "iam" / "fargate-lab-runbook-task-policy.json"
+BUCKET_PREFIX = "fargate-lab-runbooks-"  # the task role's policy reaches only buckets named so
 # S3's rules for a bucket name: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 _BUCKET = re.compile(r"^(?!xn--)(?!.*-s3alias$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -50,22 +52,32 @@ def check_bucket(bucket: str) -> str:
     if not isinstance(bucket, str) or not _BUCKET.match(bucket) or ".." in bucket:
         raise InvalidParameter("bucket", bucket, "3 to 63 lowercase letters, digits, dots and hyphens, "
                                                  "starting and ending with a letter or digit")
+    if not bucket.startswith(BUCKET_PREFIX):
+        raise InvalidParameter("bucket", bucket, f"a name starting {BUCKET_PREFIX!r}: the only buckets the runner's "
+                                                 "task role may read and write (iam/fargate-lab-runbook-task-policy.json)")
     return bucket
 
 
-def ensure_task_role(session: Any, bucket: str, name: str = TASK_ROLE_NAME) -> str:
-    """The runner's task role (created once, tagged): read and write its run notebooks under ``runs/`` only."""
+def ensure_task_role(session: Any, name: str = TASK_ROLE_NAME, *, allow_create: bool = False) -> str:
+    """The runner's task role: read and write run notebooks under ``runs/`` of ``fargate-lab-runbooks-*`` buckets
+    (``iam/fargate-lab-runbook-task-policy.json``); created, tagged, only if ``allow_create``.
+
+    Why not on every run: putting a role's policy (``iam:PutRolePolicy``) would let whoever runs the lab give a role
+    they may pass to a task any permission, so the lab's policy does not grant it; an administrator creates the
+    role once (on the embedded backend: ``--create-task-role``).
+    """
     iam = session.client("iam")
     try:
-        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(_TRUST),
-                              Description="fargate-lab: a runbook task reads and writes its notebooks in S3",
-                              Tags=as_aws(suite_tags(), "Key"))["Role"]["Arn"]
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"arn:aws:s3:::{bucket}/runs/*"},
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"}]}
-    iam.put_role_policy(RoleName=name, PolicyName=f"runbook-{bucket}"[:128], PolicyDocument=json.dumps(policy))
+        if not allow_create:
+            raise MissingPrerequisite(
+                f"the runbook task role {name!r} does not exist. Create it once, with IAM rights the lab's policy "
+                "does not give: run_on_fargate(..., create_task_role=True), or --create-task-role") from None
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(_TRUST),
+                          Description="fargate-lab: a runbook task reads and writes its notebooks in S3",
+                          Tags=as_aws(suite_tags(), "Key"))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="runbook-notebooks", PolicyDocument=TASK_POLICY.read_text())
     return arn
 
 
@@ -87,7 +99,7 @@ def register_runner(session: Any, image: str, log_group: str, *, task_role_arn: 
 
 def run_notebook(session: Any, notebook: str | Path, *, bucket: str, image: str, cluster: str,
                  log_group: str, parameters: Mapping[str, Any] | None = None, run_id: str | None = None,
-                 timeout: float = 600) -> RunbookResult:
+                 timeout: float = 600, create_task_role: bool = False) -> RunbookResult:
     """Upload ``notebook``, run it with ``parameters`` as one Fargate task, wait; the output is in S3.
 
     The container runs ``papermill s3://BUCKET/runs/RUN/in/NAME s3://BUCKET/runs/RUN/out/NAME -y PARAMETERS``:
@@ -103,7 +115,8 @@ def run_notebook(session: Any, notebook: str | Path, *, bucket: str, image: str,
     run = run_id or uuid.uuid4().hex[:12]
     source, output = (f"s3://{bucket}/runs/{run}/{part}/{path.name}" for part in ("in", "out"))
     session.client("s3").upload_file(str(path), bucket, source.split("/", 3)[3])
-    definition = register_runner(session, image, log_group, task_role_arn=ensure_task_role(session, bucket))
+    role = ensure_task_role(session, allow_create=create_task_role)
+    definition = register_runner(session, image, log_group, task_role_arn=role)
     command = ["python3", "-m", "papermill", "--no-progress-bar", source, output, "-y", json.dumps(values)]
     arns = tasks.run_task(session, cluster, definition, overrides=tasks.command_override(CONTAINER, command),
                           tags={"fargate-lab:runbook": path.name})
@@ -173,21 +186,23 @@ def plan(notebooks: Sequence[str | Path], matrix: Any = None,
     return [(p, {k: v for k, v in values.items() if k in declared[p]}) for p in paths for values in sets]
 
 
-def ensure_bucket(session: Any, bucket: str, *, create: bool = False) -> None:
-    """The bucket exists; a missing one is created (with the suite's tags) only when ``create``."""
+def bucket_exists(session: Any, bucket: str) -> bool:
+    """Whether the bucket exists (InvalidParameter when it is someone else's or these credentials may not use it)."""
     from botocore.exceptions import ClientError
 
-    s3 = session.client("s3")
     try:
-        s3.head_bucket(Bucket=bucket)
-        return
+        session.client("s3").head_bucket(Bucket=bucket)
+        return True
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code not in ("404", "NoSuchBucket"):
             raise InvalidParameter("bucket", bucket, f"a bucket these credentials may use (S3 answered {code})") from exc
-    if not create:
-        raise InvalidParameter("bucket", bucket, "an existing bucket: pass create_bucket=True (--create-bucket) "
-                                                 "to create it, tagged as the suite's")
+    return False
+
+
+def make_bucket(session: Any, bucket: str) -> None:
+    """A new bucket in the session's region, with the suite's tags (cleanup finds it by them)."""
+    s3 = session.client("s3")
     extra = {} if session.region_name == "us-east-1" else {
         "CreateBucketConfiguration": {"LocationConstraint": session.region_name}}
     s3.create_bucket(Bucket=bucket, **extra)
@@ -236,12 +251,14 @@ def run_on_fargate(session: Any, notebooks: Sequence[str | Path], matrix: Any = 
                    parameters: Mapping[str, Any] | None = None, *, parallel: int = 4, bucket: str, image: str,
                    cluster: str = prereqs.DEFAULT_CLUSTER, log_group: str = LOG_GROUP, create_bucket: bool = False,
                    out_dir: str | Path | None = None, progress: Callable[[str], None] | None = None,
-                   timeout: float = 900, poll_seconds: float = 1.0) -> list[FleetRow]:
+                   timeout: float = 900, poll_seconds: float = 1.0,
+                   create_task_role: bool = False) -> list[FleetRow]:
     """Run each notebook with each parameter set as its own Fargate task, at most ``parallel`` at once.
 
     Outputs go to ``s3://BUCKET/runs/RUN/out/``; a failed one is also downloaded into ``out_dir`` (default
     ``runs/RUN``). ``progress`` gets a status line each time the counts change. Bad input raises before anything
-    is created; a failed notebook is a row (status "failed"), not an error.
+    is created (a missing task role too, unless ``create_task_role``); a failed notebook is a row (status
+    "failed"), not an error.
     """
     check_bucket(bucket)
     if not isinstance(parallel, int) or isinstance(parallel, bool) or not 1 <= parallel <= MAX_PARALLEL:
@@ -250,7 +267,13 @@ def run_on_fargate(session: Any, notebooks: Sequence[str | Path], matrix: Any = 
         raise InvalidParameter("image", image, "an image reference ECS can pull, e.g. ACCOUNT.dkr.ecr.REGION"
                                                ".amazonaws.com/fargate-lab-runner:TAG")
     runs = plan(notebooks, matrix, parameters)
-    ensure_bucket(session, bucket, create=create_bucket)
+    exists = bucket_exists(session, bucket)
+    if not exists and not create_bucket:
+        raise InvalidParameter("bucket", bucket, "an existing bucket: pass create_bucket=True (--create-bucket) "
+                                                 "to create it, tagged as the suite's")
+    role = ensure_task_role(session, allow_create=create_task_role)
+    if not exists:
+        make_bucket(session, bucket)
     run = uuid.uuid4().hex[:12]
     out = Path(out_dir) if out_dir else Path("runs") / run
     per_notebook = len(runs) // len({p for p, _ in runs})
@@ -259,7 +282,7 @@ def run_on_fargate(session: Any, notebooks: Sequence[str | Path], matrix: Any = 
         s3.upload_file(str(path), bucket, f"runs/{run}/in/{path.name}")
     prereqs.ensure_cluster(session, cluster)
     prereqs.ensure_log_group(session, log_group)
-    definition = register_runner(session, image, log_group, task_role_arn=ensure_task_role(session, bucket))
+    definition = register_runner(session, image, log_group, task_role_arn=role)
     waiting = list(enumerate(runs))
     running: dict[str, int] = {}
     uris: dict[int, str] = {}

@@ -2,6 +2,8 @@
 Fargate tasks at once, in real containers (the runner image of .ci/runner-image), outputs in S3.
 
 S3 bucket names: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+The runner's calls are recorded (helpers.calls) and must be what the policy's Runbook statements grant
+(iam/fargate-lab-policy.json); the task role is created beforehand, as an administrator would.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import nbformat
 import pytest
 import yaml
 
-from helpers import runbooks
+from helpers import calls, runbooks
 from helpers.__main__ import main
 from tests.test_docker_tasks_e2e import docker_backend, lab  # noqa: F401 - fixtures
 from tests.test_runbooks import BUCKET, NOTEBOOK, runner_image  # noqa: F401 - fixture
@@ -33,8 +35,15 @@ def _printed(session, uri: str) -> str:
 def test_a_matrix_of_four_sets_runs_as_four_tasks_at_once_and_the_failed_output_is_downloaded(
         lab, runner_image, tmp_path):  # noqa: F811
     lines: list[str] = []
+    runbooks.ensure_task_role(lab, allow_create=True)
+    calls.record_calls(lab, tmp_path / "calls.txt")
     rows = runbooks.run_on_fargate(lab, [NOTEBOOK], MATRIX, parallel=4, bucket=BUCKET, image=runner_image,
-                                   create_bucket=True, out_dir=tmp_path, progress=lines.append, timeout=300)
+                                   create_bucket=True, out_dir=tmp_path / "out", progress=lines.append, timeout=300)
+    made = calls.recorded_actions(tmp_path / "calls.txt")
+    assert made - calls.policy_actions() == set(), "the runner calls what iam/fargate-lab-policy.json does not grant"
+    assert calls.runbook_actions(implied=False) <= made, "the Runbook statements grant what the runner never calls"
+    assert {"ecs:RegisterTaskDefinition", "ecs:RunTask"} <= made  # what iam:PassRole of the task role is for
+    assert "iam:PutRolePolicy" not in made
     assert [(r.parameters, r.status, r.exit_code) for r in rows] == [
         ({"value": 1}, "ok", 0), ({"value": 2}, "ok", 0), ({"value": 3}, "ok", 0), ({"value": 20}, "failed", 1)]
     for row in rows[:3]:
@@ -43,9 +52,9 @@ def test_a_matrix_of_four_sets_runs_as_four_tasks_at_once_and_the_failed_output_
     started = max(r.task.created_at for r in rows)
     assert started < min(r.task.stopped_at for r in rows), "the four tasks ran at the same time"
     failed = rows[3]
-    assert failed.local_output == tmp_path / failed.output_uri.rsplit("/", 1)[-1] and failed.local_output.is_file()
+    assert failed.local_output == tmp_path / "out" / failed.output_uri.rsplit("/", 1)[-1] and failed.local_output.is_file()
     assert failed.error == "AssertionError: value 20 reached the limit 10"
-    assert rows[0].local_output is None and not list(tmp_path.glob("check-1*"))
+    assert rows[0].local_output is None and not list(tmp_path.glob("out/check-1*"))
     assert lines[-1] == "4 done (3 ok, 1 failed)" and len(lines) == len(set(lines)), lines
     tags = lab.client("s3").get_bucket_tagging(Bucket=BUCKET)["TagSet"]
     assert {"Key": "fargate-lab:suite", "Value": "fargate-lab"} in tags
@@ -56,7 +65,7 @@ def test_the_cli_runs_at_most_parallel_tasks_exits_1_on_a_failure_and_reuses_the
     matrix = tmp_path / "matrix.yaml"
     matrix.write_text(yaml.safe_dump([{"value": 20}, {"value": 4}]))
     arguments = ["run", "--on", "fargate", str(NOTEBOOK), "--matrix", str(matrix), "--parallel", "1",
-                 "--bucket", BUCKET, "--create-bucket", "--image", runner_image, "--out", str(tmp_path / "out")]
+                 "--bucket", BUCKET, "--create-bucket", "--create-task-role", "--image", runner_image, "--out", str(tmp_path / "out")]
     assert main(arguments) == 1
     out = capsys.readouterr().out
     assert "value 20 reached the limit 10" in out and f"downloaded to: {tmp_path / 'out'}" in out
@@ -66,8 +75,8 @@ def test_the_cli_runs_at_most_parallel_tasks_exits_1_on_a_failure_and_reuses_the
     arns = ecs.list_tasks(cluster="fargate-lab", desiredStatus="STOPPED")["taskArns"]
     first, second = sorted(ecs.describe_tasks(cluster="fargate-lab", tasks=arns)["tasks"], key=lambda t: t["createdAt"])
     assert second["createdAt"] >= first["stoppedAt"] - timedelta(seconds=1), "--parallel 1 ran one at a time"
-    assert main(["run", "--on", "fargate", str(NOTEBOOK), "-p", "value", "5", "--bucket", BUCKET,
-                 "--image", runner_image]) == 0
+    assert main(["run", "--on", "fargate", str(NOTEBOOK), "-p", "value", "5", "--image", runner_image]) == 0
+    lab.client("s3").head_bucket(Bucket="fargate-lab-runbooks-123456789012-us-east-1")  # the default, created
     revisions = ecs.list_task_definitions(familyPrefix=runbooks.FAMILY)["taskDefinitionArns"]
     assert len(revisions) == 1, revisions
 
@@ -78,6 +87,8 @@ BAD = {
     "a name no notebook declares": (["-p", "valeu", "3"], "did you mean 'value'"),
     "a value the model rejects": (["-p", "region", "moon-1"], "region"),
     "a bucket name S3 refuses": (["--bucket", "Bad_Bucket"], "bucket"),
+    "a bucket the task role cannot reach": (["--bucket", "my-notebooks"], "fargate-lab-runbooks-"),
+    "no task role": (["--bucket", BUCKET, "--create-bucket"], "--create-task-role"),
     "a missing bucket not to create": (["--bucket", "fargate-lab-runbooks-missing"], "create-bucket"),
 }
 
