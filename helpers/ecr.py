@@ -16,6 +16,7 @@ import re
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -194,7 +195,7 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
     started = time.perf_counter()
     validate_repository_name(repository)
     validate_tag(tag)
-    ecr = ecr_parts.enable(session.client("ecr"))
+    ecr = _client(session)
     repo = _repository(ecr, repository)
     existing = _tagged_digest(ecr, repository, tag) if repo.get("imageTagMutability") == "IMMUTABLE" else None
     with images.open_source(source, client) as image, tempfile.TemporaryDirectory(prefix="fargate-lab-push-") as tmp:
@@ -220,7 +221,7 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
             if code != "ImageAlreadyExistsException":  # the same image under the same tag: nothing to do
                 raise
         plan.remember()
-        if image.engine_image_id:
+        if image.engine_image_id and f"{repo['repositoryUri']}:{tag}" not in image.engine_tags:
             (client or image.engine_client or _engine()).api.tag(image.engine_image_id, repo["repositoryUri"], tag)
         reports = plan.reports(set(uploaded))
         return PushResult(
@@ -229,6 +230,18 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
             layers_skipped=len({r.digest for r in reports}) - len(uploaded), seconds=time.perf_counter() - started,
             method="api", source=image.description, layers=reports,
         )
+
+
+#: one ECR client per session for pushes: making one takes longer than a whole re-push's three calls
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_clients_lock = threading.Lock()
+
+
+def _client(session: boto3.Session) -> Any:
+    with _clients_lock:
+        if session not in _clients:
+            _clients[session] = ecr_parts.enable(session.client("ecr"))
+        return _clients[session]
 
 
 class _Plan:

@@ -137,6 +137,7 @@ class SourceImage:
     load_layers: Callable[[], list[Layer]]
     engine_image_id: str | None = None
     engine_client: Any = None  # the Docker client that read it (local engine images only)
+    engine_tags: list[str] = field(default_factory=list)  # the names the engine already gives it
     _cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     @cached_property
@@ -379,7 +380,7 @@ def _from_engine(reference: str, client: Any | None) -> SourceImage:
 
     image = SourceImage(f"local Docker image {reference} ({image_id[:19]})", image_id, diff_ids,
                         load_config=lambda: save.path(image_id).read_bytes(), load_layers=lambda: layers,
-                        engine_image_id=image_id, engine_client=client)
+                        engine_image_id=image_id, engine_client=client, engine_tags=list(attrs.get("RepoTags") or []))
     image._cleanup.append(cleanup)
     return image
 
