@@ -27,7 +27,7 @@ from emulator.errors import EmulatorError
 log = logging.getLogger("emulator.state")
 
 #: The version of the files' layout and content; a file of another version is refused.
-FORMAT = 2  # 2: a launched task's record holds its TaskState
+FORMAT = 3  # 2: a launched task's record holds its TaskState; 3: the ECS part pickled task by task
 MAGIC = b"fargate-lab-state\n"
 SUFFIX = ".state"
 PREVIOUS = ".prev"

@@ -217,6 +217,7 @@ def _stop_task(service: Any, task: Any, reason: str) -> None:
             not ecs_targets.drain_first(service, task, reason, "ServiceSchedulerInitiated"):
         ecs.executor().stop(task.id, reason, "ServiceSchedulerInitiated")
     task.desired_status = "STOPPED"
+    ecs.changed(task)
     ecs.sync(task)
 
 
