@@ -103,6 +103,9 @@ def dump(part: dict, dispatch: dict) -> bytes:
 def load(payload: bytes) -> dict:
     """The part ``dump`` pickled, its tasks the same objects wherever they are referenced; their bytes kept."""
     saved = pickle.loads(payload)
+    if "rest" not in saved:  # format 2: the part pickled whole
+        _cache.clear()
+        return saved
     records = {task_id: pickle.loads(data) for task_id, data in saved["tasks"].items()}
     _loading.update(records)
     try:

@@ -3,7 +3,8 @@
 The state is moto's backends, one part per moto service in use (``ecs``, ``ecr``, ``logs``, ...), each pickled
 with the emulator's own records that sit beside that service's objects (the ECS part carries the tasks the
 emulator launched, the services its scheduler runs, client tokens, event versions and the billing record; the
-ECR part the push scans, the images' last pulls and the registry's password), plus a ``lab`` part (the clock). ``emulator.state_store``
+ECR part the push scans, the images' last pulls and the registry's password; the ECS part is pickled task by task,
+``emulator.ecs_part``, so a call pays for the tasks it changed, not for all), plus a ``lab`` part (the clock). ``emulator.state_store``
 writes each part atomically in ``state-PORT/`` of the state directory.
 
 When it is written: ``wrap`` sits in front of the app and, after every request that may change something (any
@@ -261,7 +262,7 @@ def keep(names: Iterable[str]) -> None:
                 if _last.get(name) == digest:
                     continue
                 existed = store.path(name).exists()
-                store.write(name, payload)
+                store.write(name, payload, digest)
                 written.append((name, _last.get(name) if existed else None))
                 _last[name] = digest
         except BaseException:
@@ -467,7 +468,8 @@ def _flush_loop() -> None:
             from emulator.fidelity import ecs
 
             if passes % REFRESH_PASSES == 0:
-                ecs_part.refresh()  # a task changed without ecs.changed naming it is written within seconds
+                with _write_lock:
+                    ecs_part.refresh()  # a task changed without ecs.changed naming it is written within seconds
             ecs._sync_live()  # task states up to date before they are written
             keep([p for p in parts_in_use() if p in BACKGROUND or p == LAB])
         except Exception as error:  # noqa: BLE001 - the next pass retries; requests still fail on their own writes
