@@ -91,7 +91,7 @@ def run_on_fargate(args: argparse.Namespace) -> int:
               "for the embedded backend)", file=sys.stderr)
         return 2
     try:
-        runbooks.plan(notebooks, runbooks.check_matrix(matrix), parameters)
+        runbooks.plan(notebooks, matrix, parameters)
         if args.bucket:
             runbooks.check_bucket(args.bucket)
         session = helpers.connect(backend=args.backend or "local")

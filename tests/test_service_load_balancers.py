@@ -104,3 +104,139 @@ def test_update_service_checks_the_new_task_definition_against_the_load_balancer
     _refused(lambda: ecs.update_service(cluster=CLUSTER, service=SERVICE,
                                         loadBalancers=[{**lb.service_entry("app"), "containerName": "db"}]),
              "The container db does not exist in the task definition.")
+
+
+# -- ELB health: the grace period, replacement, the circuit breaker, completion ------------------------------
+# healthCheckGracePeriodSeconds: "the period of time ... that the Amazon ECS service scheduler ignores unhealthy
+# Elastic Load Balancing target health checks"; after it a task failing them is stopped and replaced:
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html
+# A simulated task answers on the ports its container maps: a health check on another port fails.
+CHECK_PORT = "9000"
+
+
+def _passes(session, seconds: float, step: float = 1.0) -> None:
+    """Scheduler passes while ``seconds`` go by: the targets' due checks (DescribeTargetHealth), then a pass."""
+    ecs, elbv2 = session.client("ecs"), session.client("elbv2")
+    for _ in range(round(seconds / step)):
+        local.advance_clock(step, _port(session))
+        for group in elbv2.describe_target_groups()["TargetGroups"]:
+            elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
+        ecs.describe_services(cluster=CLUSTER, services=[SERVICE])
+
+
+def _tasks(session) -> list[dict]:
+    ecs = session.client("ecs")
+    arns = ecs.list_tasks(cluster=CLUSTER, serviceName=SERVICE, desiredStatus="RUNNING")["taskArns"]
+    arns += ecs.list_tasks(cluster=CLUSTER, serviceName=SERVICE, desiredStatus="STOPPED")["taskArns"]
+    return ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
+
+
+def _described(session) -> dict:
+    return session.client("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
+
+
+def _failing_health_checks(session, lb) -> None:
+    session.client("elbv2").modify_target_group(TargetGroupArn=lb.target_group_arn, HealthCheckPort=CHECK_PORT)
+
+
+def test_an_unhealthy_target_is_ignored_within_the_grace_period_then_its_task_is_stopped_and_replaced(session):
+    lb = _lb(session, interval=5, timeout=2, unhealthy_threshold=2, deregistration_delay=0)
+    _failing_health_checks(session, lb)
+    _task_definition(session)
+    grace = 30
+    assert _create(session, lb.service_entry("app"),
+                   healthCheckGracePeriodSeconds=grace)["service"]["healthCheckGracePeriodSeconds"] == grace
+    _passes(session, grace - 5)
+    first = _tasks(session)
+    assert [(t["lastStatus"], t["desiredStatus"]) for t in first] == [("RUNNING", "RUNNING")]
+    states = loadbalancer.target_health(session, lb)
+    assert states["state"].tolist() == ["unhealthy"]  # unhealthy, yet within the grace period: kept
+    assert _described(session)["deployments"][0]["rolloutState"] == "IN_PROGRESS"  # not COMPLETED: not healthy
+    _passes(session, 10)
+    tasks = {t["taskArn"]: t for t in _tasks(session)}
+    stopped = tasks[first[0]["taskArn"]]
+    assert stopped["desiredStatus"] == "STOPPED" and stopped["stopCode"] == "ServiceSchedulerInitiated"
+    assert stopped["stoppedReason"] == f"Task failed ELB health checks in (target-group {lb.target_group_arn})"
+    assert [t["desiredStatus"] for arn, t in tasks.items() if arn != first[0]["taskArn"]] == ["RUNNING"]
+    messages = [e["message"] for e in _described(session)["events"]]
+    assert any(f"(port 8080) is unhealthy in (target-group {lb.target_group_arn}) due to (reason Health checks "
+               "failed)." in m for m in messages), messages
+    assert any(f"registered 1 targets in (target-group {lb.target_group_arn})" in m for m in messages), messages
+
+
+def test_a_grace_period_without_a_load_balancer_is_refused(session):
+    _task_definition(session)
+    prereqs.ensure_cluster(session, CLUSTER)
+    _refused(lambda: session.client("ecs").create_service(
+        cluster=CLUSTER, serviceName=SERVICE, taskDefinition=SERVICE, desiredCount=1, launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": prereqs.network(session)}, healthCheckGracePeriodSeconds=10),
+        "Health check grace period is only valid for services configured to use load balancers")
+    assert session.client("ecs").list_services(cluster=CLUSTER)["serviceArns"] == []
+
+
+def _two_ports(session) -> None:
+    """Revision 1 maps the health check's port too (healthy); revision 2 maps only the traffic port (unhealthy)."""
+    container = {"name": "app", "image": "busybox", "essential": True,
+                 "portMappings": [{"containerPort": 8080}, {"containerPort": int(CHECK_PORT)}]}
+    session.client("ecs").register_task_definition(
+        family=SERVICE, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+        containerDefinitions=[container])
+
+
+def test_the_circuit_breaker_counts_elb_health_failures_and_rolls_back(session):
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html: tasks that
+    # fail Elastic Load Balancing health checks count as failed; threshold 3 for one desired task
+    lb = _lb(session, interval=5, timeout=2, unhealthy_threshold=2, deregistration_delay=0)
+    _failing_health_checks(session, lb)
+    _two_ports(session)
+    _create(session, lb.service_entry("app"),
+            deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+    _passes(session, 5)
+    assert _described(session)["deployments"][0]["rolloutState"] == "COMPLETED"
+    v2 = _task_definition(session)
+    session.client("ecs").update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=v2)
+    _passes(session, 12)
+    # the old task is not stopped while the new one is not a healthy target (minimumHealthyPercent 100)
+    old = [t for t in _tasks(session) if t["taskDefinitionArn"].endswith(":1")]
+    assert [(t["lastStatus"], t["desiredStatus"]) for t in old] == [("RUNNING", "RUNNING")]
+    assert any(t["desiredStatus"] == "STOPPED" for t in _tasks(session) if t["taskDefinitionArn"] == v2)
+    _passes(session, 60)
+    deployments = _described(session)["deployments"]
+    failed = [d for d in deployments if d["taskDefinition"] == v2]
+    assert failed == [] or failed[0]["rolloutState"] == "FAILED", deployments
+    assert deployments[0]["taskDefinition"].endswith(":1") and deployments[0]["rolloutState"] in ("IN_PROGRESS",
+                                                                                                "COMPLETED")
+    reasons = {t["stoppedReason"] for t in _tasks(session) if t["taskDefinitionArn"] == v2}
+    assert reasons == {f"Task failed ELB health checks in (target-group {lb.target_group_arn})"}
+    assert len([t for t in _tasks(session) if t["taskDefinitionArn"] == v2]) >= 3
+    messages = [e["message"] for e in _described(session)["events"]]
+    assert any("deployment failed: tasks failed to start." in m for m in messages), messages
+
+
+def test_a_rolling_deployment_completes_only_once_new_targets_are_healthy_and_old_ones_drained(session):
+    delay = 10
+    lb = _lb(session, interval=5, timeout=2, deregistration_delay=delay)
+    _task_definition(session)
+    _create(session, lb.service_entry("app"))
+    _passes(session, 5)
+    assert _described(session)["deployments"][0]["rolloutState"] == "COMPLETED"
+    v2 = _task_definition(session)
+    session.client("ecs").update_service(cluster=CLUSTER, service=SERVICE, taskDefinition=v2)
+    seen_draining = False
+    for _ in range(60):
+        _passes(session, 1)
+        described = _described(session)
+        health = loadbalancer.target_health(session, lb)
+        seen_draining = seen_draining or "draining" in set(health["state"])
+        if described["deployments"][0]["rolloutState"] == "COMPLETED":
+            break
+    else:
+        pytest.fail(f"never completed: {described['deployments']}")
+    assert seen_draining and health["state"].tolist() == ["healthy"]  # the old target drained, the new healthy
+    tasks = _tasks(session)
+    assert {t["taskDefinitionArn"]: t["lastStatus"] for t in tasks} == {
+        t["taskDefinitionArn"]: ("RUNNING" if t["taskDefinitionArn"] == v2 else "STOPPED") for t in tasks}
+    messages = [e["message"] for e in described["events"]]
+    assert any("has begun draining connections on 1 tasks." in m for m in messages), messages
+    assert messages[0].endswith("has reached a steady state.")
