@@ -155,6 +155,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=15, help="functions to show in the profile (default 15)")
     args = parser.parse_args()
 
+    load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())  # a shared machine: the figures swing with it
     work = Path(tempfile.mkdtemp(prefix="fargate-lab-bench-"))
     os.environ["FARGATE_LAB_STATE_DIR"] = str(work / "state")  # a cold layer cache, and its own server state
     os.environ.setdefault("FARGATE_LAB_PORT", str(free_port()))
@@ -195,6 +196,8 @@ def main() -> int:
         refs.append(profiled.image_uri)
 
         api_rate, docker_rate = mb / first.seconds, mb / docker_seconds
+        print("load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f} on {} cores, at the start: {}".format(
+            *os.getloadavg(), os.cpu_count(), load_at_start))
         repush_share = again.seconds / first.seconds
         print(f"image: {mb:.1f} MB in {args.layers} payload layers + base ({first.layers_uploaded} blobs, "
               f"{first.bytes_uploaded / 1e6:.1f} MB compressed)")

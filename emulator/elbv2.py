@@ -66,6 +66,8 @@ IN_USE: dict[str, bool] = {}
 #: emulator.ecs_targets; a target not listed is reached at its own address.
 LOCAL_ADDRESSES: dict[tuple[str, int], tuple[str, int] | str] = {}
 SIMULATED = "simulated"
+#: A port of a simulated task that its container does not map: nothing would listen there, a check fails.
+UNREACHABLE = "unreachable"
 _BACKENDS: weakref.WeakSet = weakref.WeakSet()
 _COUNTERS: dict[str, itertools.count] = {}
 _LOCK = threading.RLock()
@@ -297,9 +299,9 @@ class Elbv2Backend(ELBv2Backend):
         for entry in list(HEALTH.get(group_arn, {}).values()):
             port = entry.port if group.health_check_port in (None, "traffic-port") else int(group.health_check_port)
             where = reach(entry.target_id, port)
-            host, port = (None, 0) if where == SIMULATED else where
+            host, port = (None, 0) if isinstance(where, str) else where
             elbv2_health.run_due(
-                entry, host=host, port=port, path=group.health_check_path or "/",
+                entry, host=host, port=port, refused=where == UNREACHABLE, path=group.health_check_path or "/",
                 interval=int(group.health_check_interval_seconds),
                 timeout=float(group.health_check_timeout_seconds),
                 matcher=(group.matcher or {}).get("HttpCode", "200"),

@@ -123,16 +123,20 @@ def probe(host: str, port: int, path: str, timeout: float, matcher: str) -> Prob
 
 
 def run_due(health: TargetHealth, *, host: str | None, port: int, path: str, interval: int, timeout: float,
-            matcher: str, healthy_threshold: int, unhealthy_threshold: int) -> None:
+            matcher: str, healthy_threshold: int, unhealthy_threshold: int, refused: bool = False) -> None:
     """Probe ``health``'s target if a check is due by the emulator's clock; count it for every interval passed.
 
-    ``host=None``: a simulated task, where nothing listens; its check passes without a probe."""
+    ``host=None``: a simulated task, where nothing listens; its check passes without a probe, or fails as a
+    refused connection would (``refused``: a port its container does not map)."""
     with health.lock:
         now = clock.time()
         if health.draining_until is not None or now < health.next_probe_at:
             return
         due = int((now - health.next_probe_at) // interval) + 1
-        result = Probe(None) if host is None else probe(host, port, path, timeout, matcher)
+        if refused:
+            result = Probe("Target.FailedHealthChecks")
+        else:
+            result = Probe(None) if host is None else probe(host, port, path, timeout, matcher)
         for _ in range(min(due, max(healthy_threshold, unhealthy_threshold))):
             health.record(result, healthy_threshold, unhealthy_threshold)
         health.next_probe_at += due * interval

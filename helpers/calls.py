@@ -18,6 +18,8 @@ import boto3
 
 #: Where a service's IAM action prefix differs from its signing name.
 _PREFIX = {"monitoring": "cloudwatch", "execute-api": "execute-api"}
+#: Operations IAM authorises as another action (HeadBucket needs s3:ListBucket, HeadObject s3:GetObject).
+_AUTHORISED_AS = {"s3:HeadBucket": "s3:ListBucket", "s3:HeadObject": "s3:GetObject"}
 POLICY_PATH = Path(__file__).resolve().parent.parent / "iam" / "fargate-lab-policy.json"
 
 
@@ -25,7 +27,8 @@ def action_of(model: Any) -> str:
     """The IAM action of a botocore OperationModel: ``"ecs:RunTask"``."""
     service = model.service_model
     name = service.signing_name or service.endpoint_prefix
-    return f"{_PREFIX.get(name, name)}:{model.name}"
+    action = f"{_PREFIX.get(name, name)}:{model.name}"
+    return _AUTHORISED_AS.get(action, action)
 
 
 def record_calls(session: boto3.Session, path: str | os.PathLike) -> None:
@@ -99,16 +102,28 @@ IMPLIED_BY: dict[str, set[str]] = {
 #: Statements (Sid starting so) of what only runs on AWS: CUR 2.0 queries with Athena. On the embedded backend
 #: DuckDB answers them, so a suite run never makes these calls; tests/test_iam_policy.py records the Athena path's.
 ON_AWS = "OnAws"
+#: Statements of what the runbook runner does (run_on_fargate): its bucket, notebooks and task role.
+RUNBOOK = "Runbook"
 
 
 def on_aws_actions(path: str | os.PathLike = POLICY_PATH, *, implied: bool | None = None) -> set[str]:
     """Actions of the ``OnAws`` statements: all of them, only the implied ones (``implied=True``, Sid
     ``OnAwsImplied...``) or only the calls (``implied=False``)."""
+    return _actions_of(ON_AWS, path, implied)
+
+
+def runbook_actions(path: str | os.PathLike = POLICY_PATH, *, implied: bool | None = None) -> set[str]:
+    """Actions of the ``Runbook`` statements (``helpers.runbooks.run_on_fargate``, which a suite run does not make;
+    tests/test_runbook_fleet.py records the runner's calls), as ``on_aws_actions``."""
+    return _actions_of(RUNBOOK, path, implied)
+
+
+def _actions_of(prefix: str, path: str | os.PathLike, implied: bool | None) -> set[str]:
     document = json.loads(Path(path).read_text())
     actions: set[str] = set()
     for statement in document["Statement"]:
         sid = statement.get("Sid", "")
-        if not sid.startswith(ON_AWS) or (implied is not None and sid.startswith(ON_AWS + "Implied") != implied):
+        if not sid.startswith(prefix) or (implied is not None and sid.startswith(prefix + "Implied") != implied):
             continue
         granted = statement.get("Action", [])
         actions.update([granted] if isinstance(granted, str) else granted)

@@ -16,6 +16,7 @@ import re
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ import boto3
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from helpers import images
+from helpers import ecr_parts, images
 from helpers import progress as progress_bars
 from helpers.errors import (
     DockerUnavailable,
@@ -194,7 +195,7 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
     started = time.perf_counter()
     validate_repository_name(repository)
     validate_tag(tag)
-    ecr = session.client("ecr")
+    ecr = _client(session)
     repo = _repository(ecr, repository)
     existing = _tagged_digest(ecr, repository, tag) if repo.get("imageTagMutability") == "IMMUTABLE" else None
     with images.open_source(source, client) as image, tempfile.TemporaryDirectory(prefix="fargate-lab-push-") as tmp:
@@ -209,18 +210,12 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
         uploaded = _Uploader(ecr, repository, plan, progress).run()
         manifest = plan.manifest()
         digest = images.sha256_digest(manifest.encode())
-        try:
-            ecr.put_image(repositoryName=repository, imageManifest=manifest,
-                          imageManifestMediaType=images.DOCKER_MANIFEST, imageTag=tag)
-        except ClientError as exc:
-            code = exc.response["Error"]["Code"]
-            if code == "ImageTagAlreadyExistsException":
-                raise ImageTagAlreadyExists(f"the tag {tag!r} already exists in the IMMUTABLE repository "
-                                            f"{repository!r}; push under a new tag") from None
-            if code != "ImageAlreadyExistsException":  # the same image under the same tag: nothing to do
-                raise
+        if not uploaded and existing is None:  # everything was there: the tag may already name this image
+            existing = _tagged_digest(ecr, repository, tag)  # a read, cheaper than a PutImage ECR refuses
+        if existing != digest:  # the same image under the same tag: PutImage would refuse it (ImageAlreadyExists)
+            _put_image(ecr, repository, tag, manifest)
         plan.remember()
-        if image.engine_image_id:
+        if image.engine_image_id and f"{repo['repositoryUri']}:{tag}" not in image.engine_tags:
             (client or image.engine_client or _engine()).api.tag(image.engine_image_id, repo["repositoryUri"], tag)
         reports = plan.reports(set(uploaded))
         return PushResult(
@@ -229,6 +224,31 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
             layers_skipped=len({r.digest for r in reports}) - len(uploaded), seconds=time.perf_counter() - started,
             method="api", source=image.description, layers=reports,
         )
+
+
+#: one ECR client per session for pushes: making one takes longer than a whole re-push's three calls
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_clients_lock = threading.Lock()
+
+
+def _client(session: boto3.Session) -> Any:
+    with _clients_lock:
+        if session not in _clients:
+            _clients[session] = ecr_parts.enable(session.client("ecr"))
+        return _clients[session]
+
+
+def _put_image(ecr: Any, repository: str, tag: str, manifest: str) -> None:
+    try:
+        ecr.put_image(repositoryName=repository, imageManifest=manifest,
+                      imageManifestMediaType=images.DOCKER_MANIFEST, imageTag=tag)
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code == "ImageTagAlreadyExistsException":
+            raise ImageTagAlreadyExists(f"the tag {tag!r} already exists in the IMMUTABLE repository "
+                                        f"{repository!r}; push under a new tag") from None
+        if code != "ImageAlreadyExistsException":  # pushed meanwhile by someone else: nothing to do
+            raise
 
 
 class _Plan:
@@ -343,7 +363,10 @@ class _Uploader:
                 if not self.plan.layers[i] or self.plan.layers[i]["digest"] not in available]
         config_needed = self.plan.image.config_digest not in available
         try:
-            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            # a local engine's layers arrive in the save's order, not the image's: a job per layer, so that none
+            # waits behind a layer still to come (each waits for its own, compressed as it arrived)
+            workers = min(max(WORKERS, len(jobs) + 1), 8) if self.plan.image.engine_image_id else WORKERS
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [pool.submit(self._layer, i, bool(self.plan.layers[i])) for i in jobs]
                 if config_needed:
                     futures.append(pool.submit(lambda: self._send(self.plan.config_blob())))
@@ -514,8 +537,7 @@ def _send_parts(ecr: Any, repository: str, upload_id: str, parts: Iterable[bytes
     """Upload each part in order from byte ``first``; the number of bytes sent."""
     sent = 0
     for part in parts:
-        ecr.upload_layer_part(repositoryName=repository, uploadId=upload_id, partFirstByte=first + sent,
-                              partLastByte=first + sent + len(part) - 1, layerPartBlob=part)
+        ecr_parts.upload_part(ecr, repository, upload_id, first + sent, part)
         sent += len(part)
         tick(len(part))
     return sent

@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import queue
 import re
 import shutil
 import tarfile
@@ -121,6 +122,8 @@ class Layer:
     digest: str | None = None  # the blob's digest, when the source holds it compressed
     size: int | None = None  # the blob's size in the source
     verified: bool = False  # the tar's sha256 was already checked against diff_id (no need to hash it again)
+    #: the blob already compressed while the source streamed in (a local engine's image), None when it was not
+    precompressed: Callable[[], Blob | None] | None = None
 
 
 @dataclass
@@ -134,6 +137,7 @@ class SourceImage:
     load_layers: Callable[[], list[Layer]]
     engine_image_id: str | None = None
     engine_client: Any = None  # the Docker client that read it (local engine images only)
+    engine_tags: list[str] = field(default_factory=list)  # the names the engine already gives it
     _cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     @cached_property
@@ -367,7 +371,8 @@ def _from_engine(reference: str, client: Any | None) -> SourceImage:
     diff_ids = list(attrs.get("RootFS", {}).get("Layers") or [])
     temp = tempfile.TemporaryDirectory(prefix="fargate-lab-save-")
     save = _StreamingSave(client, image_id, [image_id, *diff_ids], Path(temp.name))
-    layers = [Layer(diff_id=d, open=save.opener(d), compressed=False, verified=True) for d in diff_ids]
+    layers = [Layer(diff_id=d, open=save.opener(d), compressed=False, verified=True,
+                    precompressed=save.precompressed_getter(d)) for d in diff_ids]
 
     def cleanup() -> None:
         save.cancel()
@@ -375,7 +380,7 @@ def _from_engine(reference: str, client: Any | None) -> SourceImage:
 
     image = SourceImage(f"local Docker image {reference} ({image_id[:19]})", image_id, diff_ids,
                         load_config=lambda: save.path(image_id).read_bytes(), load_layers=lambda: layers,
-                        engine_image_id=image_id, engine_client=client)
+                        engine_image_id=image_id, engine_client=client, engine_tags=list(attrs.get("RepoTags") or []))
     image._cleanup.append(cleanup)
     return image
 
@@ -384,7 +389,10 @@ class _StreamingSave:
     """``docker save`` of one image, streamed to files in the background; each blob is usable once it is in.
 
     Blobs are recognised by their sha256 (a layer's is its diff_id, the config's is the image id), so this
-    reads either layout the engine writes, and a layer can be compressed while the next one is still arriving.
+    reads either layout the engine writes. Each layer is also compressed while it arrives, in a thread of its
+    own (:class:`_Precompress`), so that its blob is ready about when its last byte is: the engine's stream,
+    not the compressor, sets the pace (Docker 20.10 names a layer ``ID/layer.tar``, so which layer it is, is
+    known only once it is in: every layer of the save is compressed).
     """
 
     def __init__(self, client: Any, image_id: str, wanted: list[str], root: Path) -> None:
@@ -395,6 +403,7 @@ class _StreamingSave:
         self._started = threading.Lock()
         self._thread: threading.Thread | None = None
         self._cancelled = False
+        self.packed: dict[str, _Precompress] = {}
 
     def start(self) -> None:
         with self._started:
@@ -413,6 +422,14 @@ class _StreamingSave:
     def opener(self, digest: str) -> Callable[[], IO[bytes]]:
         return lambda: open(self.path(digest), "rb")
 
+    def precompressed_getter(self, digest: str) -> Callable[[], Blob | None]:
+        def get() -> Blob | None:
+            self.path(digest)
+            packer = self.packed.get(digest)
+            return packer.result() if packer else None
+
+        return get
+
     def cancel(self) -> None:
         self._cancelled = True
         if self._thread is not None:
@@ -426,28 +443,106 @@ class _StreamingSave:
                     if self._cancelled:
                         return
                     if member.isfile():
-                        self._keep(number, tar.extractfile(member))
+                        self._keep(number, tar.extractfile(member), _is_layer(member))
         except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for a blob
             self.error = exc
         finally:
             for event in self.ready.values():
                 event.set()
 
-    def _keep(self, number: int, source: IO[bytes] | None) -> None:
+    def _keep(self, number: int, source: IO[bytes] | None, layer: bool) -> None:
         if source is None:
             return
         path = self.root / str(number)
         digest = hashlib.sha256()
-        with open(path, "wb") as out:
-            for chunk in iter(lambda: source.read(CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
+        packer = _Precompress(self.root / f"{number}.gz") if layer else None
+        try:
+            with open(path, "wb") as out:
+                for chunk in iter(lambda: source.read(CHUNK), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    if packer:
+                        packer.feed(chunk)
+        finally:
+            if packer:
+                packer.end()
         name = "sha256:" + digest.hexdigest()
         if name in self.ready and name not in self.paths:
+            if packer:
+                self.packed[name] = packer
             self.paths[name] = path
             self.ready[name].set()
         else:
             path.unlink()  # manifest.json, index.json, legacy json: not needed
+            if packer:
+                packer.discard()
+
+
+def _is_layer(member: tarfile.TarInfo) -> bool:
+    """A layer tar in either layout (an OCI blob that small is a config or a manifest, or not worth a thread)."""
+    return member.name.endswith("/layer.tar") or (member.name.startswith("blobs/") and member.size >= CHUNK)
+
+
+class _Precompress:
+    """One layer compressed in a thread of its own as its bytes arrive (bounded queue: a few MiB in flight)."""
+
+    def __init__(self, into: Path) -> None:
+        self.into = into
+        self._chunks: queue.Queue = queue.Queue(maxsize=8)
+        self._blob: Blob | None = None
+        self._thread = threading.Thread(target=self._run, name=f"precompress-{into.stem}", daemon=True)
+        self._thread.start()
+
+    def feed(self, chunk: bytes) -> None:
+        self._chunks.put(chunk)
+
+    def end(self) -> None:
+        self._chunks.put(None)
+
+    def result(self) -> Blob | None:
+        """The compressed blob once done; None when compressing failed (the caller compresses it itself)."""
+        self._thread.join()
+        return self._blob
+
+    def discard(self) -> None:
+        self._thread.join()
+        self.into.unlink(missing_ok=True)
+
+    def _run(self) -> None:
+        packed = hashlib.sha256()
+        size = 0
+        failed = False
+        try:
+            out = open(self.into, "wb")
+        except OSError:
+            out, failed = None, True
+
+        def emit(data: bytes) -> None:
+            nonlocal size
+            if data and out:
+                packed.update(data)
+                out.write(data)
+                size += len(data)
+
+        deflate = Deflate(emit)
+        while (chunk := self._chunks.get()) is not None:
+            if failed:
+                continue  # keep draining, so that the save never blocks on a full queue
+            try:
+                deflate.write(chunk)
+            except Exception:  # noqa: BLE001 - the layer is compressed again the usual way
+                failed = True
+        try:
+            if not failed:
+                deflate.close()
+        except Exception:  # noqa: BLE001 - as above
+            failed = True
+        finally:
+            if out:
+                out.close()
+        if not failed:
+            into = self.into
+            self._blob = Blob("sha256:" + packed.hexdigest(), size, lambda: open(into, "rb"))
 
 
 class _ChunkStream(io.RawIOBase):
@@ -493,6 +588,9 @@ def compress_layer(layer: Layer, into: Path, progress: Callable[[int], None] | N
     """
     if layer.compressed:
         return Blob(layer.digest or _file_digest(layer.open), layer.size or 0, layer.open)
+    done = layer.precompressed() if layer.precompressed else None
+    if done is not None:
+        return done
     check = bool(layer.diff_id) and not layer.verified
     plain = hashlib.sha256()
     packed = hashlib.sha256()
@@ -527,6 +625,31 @@ def compress_layer(layer: Layer, into: Path, progress: Callable[[int], None] | N
 def new_compressor() -> Any:
     """A gzip stream compressor as every layer gets it (wbits 31: a gzip header with mtime 0 and no file name)."""
     return isal_zlib.compressobj(COMPRESS_LEVEL, isal_zlib.DEFLATED, 31)
+
+
+class Deflate:
+    """A layer's deterministic gzip stream however its input is written: it reaches the compressor in blocks of
+    exactly COMPRESS_BLOCK bytes, as :func:`compress_layer` feeds it, so both make the same bytes."""
+
+    def __init__(self, emit: Callable[[bytes], None]) -> None:
+        self._compressor = new_compressor()
+        self._pending = bytearray()
+        self._emit = emit
+
+    def write(self, data: bytes) -> None:
+        if not self._pending and len(data) == COMPRESS_BLOCK:
+            self._emit(self._compressor.compress(data))
+            return
+        self._pending += data
+        while len(self._pending) >= COMPRESS_BLOCK:
+            block = bytes(self._pending[:COMPRESS_BLOCK])
+            del self._pending[:COMPRESS_BLOCK]
+            self._emit(self._compressor.compress(block))
+
+    def close(self) -> None:
+        if self._pending:
+            self._emit(self._compressor.compress(bytes(self._pending)))
+        self._emit(self._compressor.flush())
 
 
 def gzip_bytes(data: bytes) -> bytes:

@@ -21,6 +21,10 @@ import pytest
 POLICY = Path(__file__).resolve().parent.parent / "iam" / "fargate-lab-policy.json"
 LAB_ROLES = "arn:aws:iam::*:role/fargate-lab-*"
 EXECUTION_ROLE = "arn:aws:iam::*:role/fargate-lab-task-execution"
+#: The runbook runner's task role: it has no permission policy (a bucket policy grants it its notebooks), and none
+#: can be put on it (iam:PutRolePolicy is never granted, iam:AttachRolePolicy only of the execution policy).
+RUNBOOK_ROLE = "arn:aws:iam::*:role/fargate-lab-runbook-task"
+RUNBOOK_BUCKETS = "arn:aws:s3:::fargate-lab-runbooks-*"
 EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 #: Actions that hand out permissions by themselves: never granted, whatever the resource.
 NEVER = ["iam:PutRolePolicy", "iam:PutUserPolicy", "iam:PutGroupPolicy", "iam:AttachUserPolicy",
@@ -63,14 +67,14 @@ def escalation_problems(document: dict) -> list[str]:
             if _grants(statement, action):
                 problems.append(f"{sid}: grants {action}")
         for action in ROLE_SCOPED:
-            if _grants(statement, action) and any(r != LAB_ROLES and r != EXECUTION_ROLE for r in resources):
+            if _grants(statement, action) and any(r not in (LAB_ROLES, EXECUTION_ROLE, RUNBOOK_ROLE) for r in resources):
                 problems.append(f"{sid}: {action} on {resources}, not only the suite's roles ({LAB_ROLES})")
         if _grants(statement, "iam:AttachRolePolicy") and _condition(
                 statement, ("ArnEquals", "StringEquals"), "iam:PolicyARN") != [EXECUTION_POLICY]:
             problems.append(f"{sid}: iam:AttachRolePolicy of any policy, not only {EXECUTION_POLICY}")
         if _grants(statement, "iam:PassRole"):
-            if resources != [EXECUTION_ROLE]:
-                problems.append(f"{sid}: iam:PassRole of {resources}, not only {EXECUTION_ROLE}")
+            if resources not in ([EXECUTION_ROLE], [RUNBOOK_ROLE]):
+                problems.append(f"{sid}: iam:PassRole of {resources}, not only {EXECUTION_ROLE} or {RUNBOOK_ROLE}")
             if _condition(statement, ("StringEquals",), "iam:PassedToService") != ["ecs-tasks.amazonaws.com"]:
                 problems.append(f"{sid}: iam:PassRole to any service, not only ecs-tasks.amazonaws.com")
         if _grants(statement, "iam:CreateRole") and _condition(
@@ -204,7 +208,7 @@ def scope_problems(document: dict) -> list[str]:
             continue
         sid, resources = statement.get("Sid", "?"), _list(statement.get("Resource", []))
         actions = [a for a in _list(statement.get("Action", [])) if a.split(":")[0] in ("athena", "glue", "s3")]
-        if not actions:
+        if not actions or sid.startswith("Runbook"):  # the runner's: runbook_scope_problems
             continue
         if "*" in resources:
             problems.append(f"{sid}: {actions} on every resource")
@@ -224,6 +228,42 @@ def scope_problems(document: dict) -> list[str]:
                                        for r in resources):
                 problems.append(f"{sid}: {action} on {resources}, not only the CUR and results buckets")
     return problems
+
+
+def runbook_scope_problems(document: dict) -> list[str]:
+    """Where a Runbook statement reaches beyond the runbook buckets (objects only under runs/) or the runner's role."""
+    problems = []
+    for statement in _list(document["Statement"]):
+        sid = statement.get("Sid", "")
+        if not sid.startswith("Runbook") or statement.get("Effect") != "Allow":
+            continue
+        for action in _list(statement.get("Action", [])):
+            service, resources = action.split(":")[0], _list(statement.get("Resource", []))
+            allowed = {"s3": [RUNBOOK_BUCKETS, f"{RUNBOOK_BUCKETS}/runs/*"], "iam": [RUNBOOK_ROLE]}.get(service, [])
+            if "*" in action or any(r not in allowed for r in resources):
+                problems.append(f"{sid}: {action} on {resources}")
+            if action in ("s3:GetObject", "s3:PutObject") and resources != [f"{RUNBOOK_BUCKETS}/runs/*"]:
+                problems.append(f"{sid}: {action} on {resources}, not only the run notebooks")
+    return problems
+
+
+RUNBOOK_WIDENINGS = {
+    "any bucket": lambda d: _on_aws(d, "RunbookBucketsOnlyTheLabsRunbookBuckets").update(Resource="*"),
+    "any object": lambda d: _on_aws(d, "RunbookNotebooksOnlyUnderRuns").update(Resource=f"{RUNBOOK_BUCKETS}/*"),
+    "s3:*": lambda d: _on_aws(d, "RunbookNotebooksOnlyUnderRuns").update(Action=["s3:*"]),
+    "pass any role": lambda d: _on_aws(d, "RunbookImpliedPassTheTaskRoleToEcs").update(Resource=LAB_ROLES),
+}
+
+
+def test_the_runbook_statements_are_scoped():
+    assert runbook_scope_problems(policy()) == []
+
+
+@pytest.mark.parametrize("change", RUNBOOK_WIDENINGS.values(), ids=RUNBOOK_WIDENINGS.keys())
+def test_the_runbook_scope_check_catches_each_widening(change):
+    document = copy.deepcopy(policy())
+    change(document)
+    assert runbook_scope_problems(document) or escalation_problems(document)
 
 
 def test_the_athena_statements_are_scoped():

@@ -96,6 +96,8 @@ def test_multilayer_push_manifest_lists_exactly_the_pushed_blobs(session, sample
     docker_client.images.remove(f"{uri}:v1")  # docker pull verifies every digest on the way in
     pulled = docker_client.images.pull(uri, tag="v1", auth_config=login(session))
     assert pulled.id == attrs["Id"]
+    ran = docker_client.containers.run(f"{uri}:v1", ["echo", "pulled and ran"], remove=True)  # entrypoint execs it
+    assert ran.strip().endswith(b"pulled and ran")
 
 
 def test_an_image_sharing_its_base_uploads_only_its_own_layers(session, sample, derived, docker_client, cold_cache):

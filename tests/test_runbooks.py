@@ -45,7 +45,8 @@ def _output(session, uri: str):
 def test_a_notebook_runs_as_a_task_with_its_parameters_and_its_output_in_s3(lab, runner_image):  # noqa: F811
     lab.client("s3").create_bucket(Bucket=BUCKET)
     result = runbooks.run_notebook(lab, NOTEBOOK, bucket=BUCKET, image=runner_image, cluster=CLUSTER,
-                                   log_group=GROUP, parameters={"value": 3}, timeout=180)
+                                   log_group=GROUP, parameters={"value": 3}, timeout=180,
+                                   create_task_role=True)
     assert result.succeeded, (result.task.hint, result.task.exit_codes)
     assert result.task.exit_codes == {runbooks.CONTAINER: 0}
     executed = _output(lab, result.output_uri)
@@ -57,7 +58,8 @@ def test_a_notebook_runs_as_a_task_with_its_parameters_and_its_output_in_s3(lab,
 def test_a_failing_notebook_is_a_failed_task_with_its_output_and_error_in_s3(lab, runner_image):  # noqa: F811
     lab.client("s3").create_bucket(Bucket=BUCKET)
     result = runbooks.run_notebook(lab, NOTEBOOK, bucket=BUCKET, image=runner_image, cluster=CLUSTER,
-                                   log_group=GROUP, parameters={"value": 20}, timeout=180)
+                                   log_group=GROUP, parameters={"value": 20}, timeout=180,
+                                   create_task_role=True)
     assert not result.succeeded and result.task.exit_codes[runbooks.CONTAINER] not in (0, None)
     executed = _output(lab, result.output_uri)
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])

@@ -54,6 +54,8 @@ DEFAULT_DEPLOYMENT_CONFIGURATION = {
     "minimumHealthyPercent": 100,
 }
 HEALTH_CHECK_FAILED = "Task failed container health checks"
+#: ECS's stoppedReason of a task whose target failed the target group's health checks.
+ELB_HEALTH_FAILED = "Task failed ELB health checks in (target-group {arn})"
 #: The longest wait between two launches of a service whose tasks keep failing (ECS's throttle goes further).
 MAX_RESTART_DELAY = 30.0
 
@@ -216,6 +218,8 @@ def _stop_task(service: Any, task: Any, reason: str) -> None:
     if record is not None and not record.final and not record.failed and \
             not ecs_targets.drain_first(service, task, reason, "ServiceSchedulerInitiated"):
         ecs.executor().stop(task.id, reason, "ServiceSchedulerInitiated")
+    elif task.id in ecs_targets.DRAINING and task.desired_status != "STOPPED":
+        add_event(service, "has begun draining connections on 1 tasks.")
     task.desired_status = "STOPPED"
     ecs.changed(task)
     ecs.sync(task)
@@ -305,6 +309,14 @@ def _note_failures(backend: Any, service: Any, tasks: list, deployments: dict[st
         if _live(task) and _healthy(backend, task) is False:
             _stop_task(service, task, HEALTH_CHECK_FAILED)
             run.by_scheduler.discard(task.id)
+        failing = ecs_targets.unhealthy(service, task) if _live(task) else None
+        if failing is not None:  # after the grace period: an unhealthy target's task is replaced
+            entry, health = failing
+            add_event(service, f"(port {entry['containerPort']}) is unhealthy in (target-group "
+                               f"{entry['targetGroupArn']}) due to (reason {health.description}).")
+            _stop_task(service, task, ELB_HEALTH_FAILED.format(arn=entry["targetGroupArn"]))
+            add_event(service, f"has stopped 1 running tasks: (task {task.id}).")
+            run.by_scheduler.discard(task.id)
         if _live(task) or task.stop_code == "UserInitiated":
             continue
         _count_failure(service, deployment, task.id)
@@ -347,7 +359,8 @@ def reconcile(backend: Any, service: Any) -> None:
         _circuit_breaker(service, primary)
         primary = service.deployments[0]
     live = {d["id"]: [t for t in tasks if t.started_by == d["id"] and _live(t)] for d in service.deployments}
-    running = [t for t in tasks if _running(backend, t)]
+    # Behind a load balancer a task counts towards minimumHealthyPercent once its targets are healthy, as on ECS.
+    running = [t for t in tasks if _running(backend, t) and ecs_targets.in_service(service, t)]
 
     # Start the PRIMARY deployment's missing tasks, within maximumPercent.
     if primary is not None and not draining and primary["rolloutState"] != "FAILED":
@@ -386,8 +399,10 @@ def reconcile(backend: Any, service: Any) -> None:
         ecs_events.service_action(service, "TASKS_STOPPED")
 
     _count(backend, service, tasks)
-    ecs_targets.sync(backend, service, tasks, ecs.executor())  # loadBalancers: tasks are targets
-    _finish(service, draining, {t.started_by for t in tasks if t.last_status != "STOPPED"})
+    for message in ecs_targets.sync(backend, service, tasks, ecs.executor()):  # loadBalancers: tasks are targets
+        add_event(service, message)
+    in_service = primary is None or all(ecs_targets.in_service(service, t) for t in live.get(primary["id"], []))
+    _finish(service, draining, {t.started_by for t in tasks if t.last_status != "STOPPED"}, in_service)
 
 
 def _count(backend: Any, service: Any, tasks: list) -> None:
@@ -405,11 +420,13 @@ def _count(backend: Any, service: Any, tasks: list) -> None:
     service.pending_count = sum(d["pendingCount"] for d in service.deployments)
 
 
-def _finish(service: Any, draining: bool, lingering: set[str]) -> None:
+def _finish(service: Any, draining: bool, lingering: set[str], in_service: bool = True) -> None:
     """Drop drained deployments; complete the PRIMARY one; a drained DRAINING service becomes INACTIVE.
 
     ``lingering``: the deployments (ids) with a task not yet STOPPED. As on ECS, a task being stopped still
-    counts: its deployment stays listed, and the service DRAINING, until the task has stopped."""
+    counts: its deployment stays listed, and the service DRAINING, until the task has stopped (behind a load
+    balancer: until its target has drained). ``in_service``: the PRIMARY's tasks are healthy targets of the
+    service's target groups; a deployment is not COMPLETED before."""
     if draining:
         if service.running_count == 0 and service.pending_count == 0 and not lingering:
             service.status = "INACTIVE"
@@ -417,7 +434,7 @@ def _finish(service: Any, draining: bool, lingering: set[str]) -> None:
     primary, older = service.deployments[0], service.deployments[1:]
     service.deployments[1:] = [d for d in older if d["runningCount"] or d["pendingCount"] or d["id"] in lingering]
     done = (primary["runningCount"] == service.desired_count and primary["pendingCount"] == 0
-            and len(service.deployments) == 1)
+            and len(service.deployments) == 1 and in_service)
     if primary["rolloutState"] == "IN_PROGRESS" and done:
         primary["rolloutState"] = "COMPLETED"
         primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
@@ -486,6 +503,8 @@ class ServicesBackend(ecs.TasksBackend):
                 if td.network_mode == "awsvpc" and not kwargs.get("network_configuration"):
                     raise InvalidParameterException(
                         "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+                balancers = args[1] if len(args) > 1 else kwargs.get("load_balancers")
+                ecs_targets.check_entries(td, balancers, self.account_id, self.region_name)
             service = super().create_service(cluster_str, service_name, desired_count, *args, **kwargs)
             if task_definition:
                 service.task_definition = self.describe_task_definition(task_definition).arn
@@ -548,6 +567,18 @@ def update_service(backend: Any, cluster_str: str, name: str, params: dict) -> A
         if service.arn not in SCHEDULED:
             adopt(backend, service, None, False)
         changed = bool(params.get("forceNewDeployment"))
+        if params.get("healthCheckGracePeriodSeconds") is not None and not (params.get("loadBalancers")
+                                                                            or service.load_balancers):
+            raise InvalidParameterException("Health check grace period is only valid for services configured to use "
+                                            "load balancers")
+        if params.get("taskDefinition") or params.get("loadBalancers") is not None:
+            td = backend.describe_task_definition(params.get("taskDefinition") or service.task_definition)
+            balancers = params["loadBalancers"] if params.get("loadBalancers") is not None \
+                else service.load_balancers
+            ecs_targets.check_entries(td, balancers, backend.account_id, backend.region_name)
+        if params.get("loadBalancers") is not None:
+            changed = changed or params["loadBalancers"] != service.load_balancers
+            service.load_balancers = params["loadBalancers"]
         if params.get("taskDefinition"):
             arn = backend.describe_task_definition(params["taskDefinition"]).arn
             changed = changed or arn != service.deployments[0]["taskDefinition"]
@@ -570,6 +601,8 @@ def update_service(backend: Any, cluster_str: str, name: str, params: dict) -> A
             service.propagate_tags = params["propagateTags"]
         if params.get("desiredCount") is not None:
             service.desired_count = int(params["desiredCount"])
+        if params.get("healthCheckGracePeriodSeconds") is not None:
+            service.health_check_grace_period_seconds = int(params["healthCheckGracePeriodSeconds"])
         if changed:
             new_deployment(service, service.task_definition)
         reconcile(backend, service)
@@ -592,8 +625,14 @@ class ServicesResponse(ecs.TasksResponse):
             if existing is not None and existing.status != "INACTIVE" and \
                     SCHEDULED.get(existing.arn, Scheduled()).client_token == token:
                 return ActionResult({"service": existing})
+        grace = self._get_param("healthCheckGracePeriodSeconds")
+        if grace is not None and not self._get_param("loadBalancers"):
+            raise InvalidParameterException("Health check grace period is only valid for services configured to "
+                                            "use load balancers")
         answer = super().create_service()
         service = self.ecs_backend._get_service(cluster, name)
+        if grace is not None:
+            service.health_check_grace_period_seconds = int(grace)
         ecs_fields.created_service(service, self.ecs_backend.account_id, self._get_param("enableExecuteCommand"))
         strategy = self._get_param("capacityProviderStrategy")
         if strategy:  # ECS shows the strategy, and no launch type unless one was given
@@ -611,7 +650,8 @@ class ServicesResponse(ecs.TasksResponse):
     def update_service(self) -> Any:
         params = {k: self._get_param(k) for k in (
             "taskDefinition", "desiredCount", "forceNewDeployment", "networkConfiguration", "platformVersion",
-            "deploymentConfiguration", "enableECSManagedTags", "propagateTags", "enableExecuteCommand")}
+            "deploymentConfiguration", "enableECSManagedTags", "propagateTags", "enableExecuteCommand",
+            "loadBalancers", "healthCheckGracePeriodSeconds")}
         service = update_service(self.ecs_backend, self._get_param("cluster", "default"), self._get_param("service"),
                                  params)
         ensure_scheduler()
