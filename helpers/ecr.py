@@ -210,16 +210,10 @@ def push_image(session: boto3.Session, source: str | Path, repository: str, tag:
         uploaded = _Uploader(ecr, repository, plan, progress).run()
         manifest = plan.manifest()
         digest = images.sha256_digest(manifest.encode())
-        try:
-            ecr.put_image(repositoryName=repository, imageManifest=manifest,
-                          imageManifestMediaType=images.DOCKER_MANIFEST, imageTag=tag)
-        except ClientError as exc:
-            code = exc.response["Error"]["Code"]
-            if code == "ImageTagAlreadyExistsException":
-                raise ImageTagAlreadyExists(f"the tag {tag!r} already exists in the IMMUTABLE repository "
-                                            f"{repository!r}; push under a new tag") from None
-            if code != "ImageAlreadyExistsException":  # the same image under the same tag: nothing to do
-                raise
+        if not uploaded and existing is None:  # everything was there: the tag may already name this image
+            existing = _tagged_digest(ecr, repository, tag)  # a read, cheaper than a PutImage ECR refuses
+        if existing != digest:  # the same image under the same tag: PutImage would refuse it (ImageAlreadyExists)
+            _put_image(ecr, repository, tag, manifest)
         plan.remember()
         if image.engine_image_id and f"{repo['repositoryUri']}:{tag}" not in image.engine_tags:
             (client or image.engine_client or _engine()).api.tag(image.engine_image_id, repo["repositoryUri"], tag)
@@ -242,6 +236,19 @@ def _client(session: boto3.Session) -> Any:
         if session not in _clients:
             _clients[session] = ecr_parts.enable(session.client("ecr"))
         return _clients[session]
+
+
+def _put_image(ecr: Any, repository: str, tag: str, manifest: str) -> None:
+    try:
+        ecr.put_image(repositoryName=repository, imageManifest=manifest,
+                      imageManifestMediaType=images.DOCKER_MANIFEST, imageTag=tag)
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code == "ImageTagAlreadyExistsException":
+            raise ImageTagAlreadyExists(f"the tag {tag!r} already exists in the IMMUTABLE repository "
+                                        f"{repository!r}; push under a new tag") from None
+        if code != "ImageAlreadyExistsException":  # pushed meanwhile by someone else: nothing to do
+            raise
 
 
 class _Plan:

@@ -18,6 +18,9 @@ resolve there.
 from __future__ import annotations
 
 import re
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -200,3 +203,55 @@ def target_health(session: Any, balancer: LoadBalancer | str) -> pd.DataFrame:
             for d in answer["TargetHealthDescriptions"]]
     frame = pd.DataFrame(rows, columns=HEALTH_COLUMNS)
     return frame.astype({"port": "Int64", "state": "string", "reason": "string", "description": "string"})
+
+
+class RequestCounter:
+    """Requests sent to ``url`` one after another on a thread of their own while the ``with`` block runs: how many
+    were answered 2xx and how many failed (another status, a refused or timed-out connection), to show that a
+    rolling deployment behind a load balancer drops none. Before the service first answers (a new service has no
+    target yet: the ALB answers 503) failures are counted apart, in ``before_first``, not as dropped requests.
+    ``url=None`` counts nothing (no load balancer)."""
+
+    def __init__(self, url: str | None, *, pause: float = 0.05, timeout: float = 5.0) -> None:
+        self.url, self.pause, self.timeout = url, pause, timeout
+        self.ok = 0
+        self.failures: list[str] = []
+        self.before_first = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=self.timeout) as answer:
+                    answer.read()
+                self.ok += 1
+            except (OSError, urllib.error.HTTPError) as error:
+                if self.ok:
+                    self.failures.append(str(error))
+                else:
+                    self.before_first += 1
+            self._stop.wait(self.pause)
+
+    def __enter__(self) -> RequestCounter:
+        if self.url is not None:
+            self._thread = threading.Thread(target=self._loop, name="request-counter", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.timeout + 1)
+
+    def summary(self) -> str:
+        if self.url is None:
+            return "no load balancer: no requests counted"
+        first = f" (first: {self.failures[0]})" if self.failures else ""
+        waited = f"; {self.before_first} before the service first answered" if self.before_first else ""
+        return (f"{self.ok + self.failed} requests to {self.url} during the deployment: {self.failed} failed{first}"
+                f"{waited}")

@@ -282,6 +282,7 @@ class DeployParameters(NotebookParameters):
     allow_create_role: Annotated[bool, BOOL] = True
     delete_after: Annotated[bool, BOOL] = False
     confirm: Annotated[bool, BOOL] = False
+    load_balancer: Annotated[bool, BOOL] = False
 
     def problems(self) -> list[str]:
         if self.delete_after and not self.confirm:

@@ -76,7 +76,9 @@ def ensure_service(session: Any, cluster: str, service: str, task_definition: st
                    desired_count: int, network: Mapping[str, Any] | None = None, min_healthy_percent: int = 100,
                    max_percent: int = 200, circuit_breaker: bool = True, rollback: bool = True,
                    tags: Mapping[str, str] | None = None, propagate_tags: str = "SERVICE",
-                   platform_version: str = "LATEST", capacity: str | Sequence[Mapping[str, Any]] = "FARGATE") -> dict:
+                   platform_version: str = "LATEST", capacity: str | Sequence[Mapping[str, Any]] = "FARGATE",
+                   load_balancer: Any | None = None, container: str | None = None,
+                   health_check_grace: int = 30) -> dict:
     """Create the Fargate service, or bring an existing one's settings in line; returns DescribeServices' entry.
 
     A new service starts on ``task_definition`` (an ARN, ``family[:revision]``, or a
@@ -85,7 +87,9 @@ def ensure_service(session: Any, cluster: str, service: str, task_definition: st
     circuit breaker and its rollback on by default; ``network`` is an ``awsvpcConfiguration``
     (default: ``helpers.prereqs.network``). ``capacity`` is "FARGATE" (the launch type), "FARGATE_SPOT",
     or a capacity provider strategy (``[{"capacityProvider": ..., "weight": ..., "base": ...}]``), set at
-    creation. Idempotent: nothing is updated when nothing differs.
+    creation. ``load_balancer`` (a ``helpers.loadbalancer.LoadBalancer``) puts the service behind it: ECS registers
+    each task's ``container`` (default: the first) as a target, and ignores failing health checks for
+    ``health_check_grace`` seconds after a task starts. Idempotent: nothing is updated when nothing differs.
     """
     _check_count("desired_count", desired_count)
     launch = _capacity(capacity)
@@ -99,6 +103,7 @@ def ensure_service(session: Any, cluster: str, service: str, task_definition: st
     ecs = session.client("ecs")
     config = _deployment_configuration(min_healthy_percent, max_percent, circuit_breaker, rollback)
     wanted_network = {"awsvpcConfiguration": dict(network)}
+    balancing = _balancing(session, task_definition, load_balancer, container, health_check_grace)
     try:
         current = describe_service(ecs, cluster, service)
     except ServiceNotFound:
@@ -108,6 +113,7 @@ def ensure_service(session: Any, cluster: str, service: str, task_definition: st
             networkConfiguration=wanted_network, deploymentConfiguration=config,
             tags=as_aws(suite_tags(tags), "key"), enableECSManagedTags=True, propagateTags=propagate_tags,
             schedulingStrategy="REPLICA", clientToken=str(uuid.uuid4()),  # a retried call creates one service
+            **balancing,
         )
         return describe_service(ecs, cluster, service)
     changes: dict[str, Any] = {}
@@ -121,10 +127,30 @@ def ensure_service(session: Any, cluster: str, service: str, task_definition: st
         changes["enableECSManagedTags"] = True
     if current.get("propagateTags") != propagate_tags:
         changes["propagateTags"] = propagate_tags
+    if balancing and (current.get("loadBalancers") != balancing["loadBalancers"]
+                      or current.get("healthCheckGracePeriodSeconds") != health_check_grace):
+        changes.update(balancing)
     if changes:
         ecs.update_service(cluster=cluster, service=service, **changes)
         return describe_service(ecs, cluster, service)
     return current
+
+
+def _balancing(session: Any, task_definition: str | Mapping[str, Any], load_balancer: Any | None,
+               container: str | None, grace: int) -> dict:
+    """CreateService's ``loadBalancers`` and ``healthCheckGracePeriodSeconds`` for ``load_balancer`` ({} without)."""
+    if load_balancer is None:
+        return {}
+    if not isinstance(grace, int) or isinstance(grace, bool) or not 0 <= grace <= 2147483647:
+        raise InvalidParameter("health_check_grace", grace, "whole seconds, 0 or more")
+    if container is None:
+        if isinstance(task_definition, Mapping):
+            containers = task_definition["containerDefinitions"]
+        else:
+            containers = session.client("ecs").describe_task_definition(
+                taskDefinition=task_definition)["taskDefinition"]["containerDefinitions"]
+        container = containers[0]["name"]
+    return {"loadBalancers": [load_balancer.service_entry(container)], "healthCheckGracePeriodSeconds": grace}
 
 
 def _capacity(capacity: str | Sequence[Mapping[str, Any]]) -> dict:

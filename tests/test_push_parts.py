@@ -103,3 +103,18 @@ def test_a_layer_compressed_as_it_streams_in_is_the_same_blob():
     deflate.write(data[at:])
     deflate.close()
     assert out.getvalue() == images.gzip_bytes(data)
+
+
+def test_a_tag_moves_to_an_image_whose_blobs_were_all_there(session, tmp_path):
+    """Nothing to upload is not nothing to do: the tag must then name the pushed image (PutImage), unless it did."""
+    ecr.ensure_repository(session, REPO)
+    old, new = (images.build(images.DEFAULT_APP_DIR, f"fargate-lab/parts:{v}", engine=False, echo=lambda _: None,
+                             build_args={"APP_VERSION": v}) for v in ("v1", "v2"))
+    first = ecr.push_image(session, old.source, REPO, "latest", progress=False)
+    second = ecr.push_image(session, new.source, REPO, "v2", progress=False)
+    moved = ecr.push_image(session, new.source, REPO, "latest", progress=False)
+    assert moved.bytes_uploaded == 0 and moved.digest == second.digest != first.digest
+    details = session.client("ecr").describe_images(repositoryName=REPO, imageIds=[{"imageTag": "latest"}])
+    assert details["imageDetails"][0]["imageDigest"] == second.digest
+    again = ecr.push_image(session, new.source, REPO, "latest", progress=False)
+    assert (again.bytes_uploaded, again.digest) == (0, second.digest)

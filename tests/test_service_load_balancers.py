@@ -240,3 +240,17 @@ def test_a_rolling_deployment_completes_only_once_new_targets_are_healthy_and_ol
     messages = [e["message"] for e in described["events"]]
     assert any("has begun draining connections on 1 tasks." in m for m in messages), messages
     assert messages[0].endswith("has reached a steady state.")
+
+
+def test_ensure_service_puts_the_service_behind_the_load_balancer_once(session):
+    from helpers import services
+
+    lb = _lb(session)
+    definition = {"family": SERVICE, "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256",
+                  "memory": "512", "containerDefinitions": [{"name": "app", "image": "busybox", "essential": True,
+                                                             "portMappings": [{"containerPort": 8080}]}]}
+    prereqs.ensure_cluster(session, CLUSTER)
+    created = services.ensure_service(session, CLUSTER, SERVICE, definition, desired_count=1, load_balancer=lb)
+    assert created["loadBalancers"] == [lb.service_entry("app")] and created["healthCheckGracePeriodSeconds"] == 30
+    again = services.ensure_service(session, CLUSTER, SERVICE, definition, desired_count=1, load_balancer=lb)
+    assert len(again["deployments"]) == 1  # nothing differed: no update, no new deployment

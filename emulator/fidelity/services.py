@@ -221,6 +221,7 @@ def _stop_task(service: Any, task: Any, reason: str) -> None:
     elif task.id in ecs_targets.DRAINING and task.desired_status != "STOPPED":
         add_event(service, "has begun draining connections on 1 tasks.")
     task.desired_status = "STOPPED"
+    ecs.changed(task)
     ecs.sync(task)
 
 
