@@ -19,7 +19,10 @@ import boto3
 #: Where a service's IAM action prefix differs from its signing name.
 _PREFIX = {"monitoring": "cloudwatch", "execute-api": "execute-api"}
 #: Operations IAM authorises as another action (HeadBucket needs s3:ListBucket, HeadObject s3:GetObject).
-_AUTHORISED_AS = {"s3:HeadBucket": "s3:ListBucket", "s3:HeadObject": "s3:GetObject"}
+#: S3's API names differ from its actions: https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html
+_AUTHORISED_AS = {"s3:HeadBucket": "s3:ListBucket", "s3:HeadObject": "s3:GetObject",
+                  "s3:ListBuckets": "s3:ListAllMyBuckets", "s3:ListObjectsV2": "s3:ListBucket",
+                  "s3:ListObjectVersions": "s3:ListBucketVersions", "s3:DeleteObjects": "s3:DeleteObject"}
 POLICY_PATH = Path(__file__).resolve().parent.parent / "iam" / "fargate-lab-policy.json"
 
 
@@ -98,12 +101,16 @@ IMPLIED_BY: dict[str, set[str]] = {
     "s3:AbortMultipartUpload": {"athena:StartQueryExecution", "athena:StopQueryExecution"},
     "s3:ListMultipartUploadParts": {"athena:StartQueryExecution"},
     "s3:ListBucketMultipartUploads": {"athena:StartQueryExecution"},
+    # DeleteObjects naming a version is authorised as s3:DeleteObjectVersion for that key.
+    "s3:DeleteObjectVersion": {"s3:DeleteObject"},
 }
 #: Statements (Sid starting so) of what only runs on AWS: CUR 2.0 queries with Athena. On the embedded backend
 #: DuckDB answers them, so a suite run never makes these calls; tests/test_iam_policy.py records the Athena path's.
 ON_AWS = "OnAws"
 #: Statements of what the runbook runner does (run_on_fargate): its bucket, notebooks and task role.
 RUNBOOK = "Runbook"
+#: Of those, what cleanup does to the runner's buckets (tests/test_cleanup_buckets.py records its calls).
+RUNBOOK_CLEANUP = "RunbookCleanup"
 
 
 def on_aws_actions(path: str | os.PathLike = POLICY_PATH, *, implied: bool | None = None) -> set[str]:
@@ -116,6 +123,11 @@ def runbook_actions(path: str | os.PathLike = POLICY_PATH, *, implied: bool | No
     """Actions of the ``Runbook`` statements (``helpers.runbooks.run_on_fargate``, which a suite run does not make;
     tests/test_runbook_fleet.py records the runner's calls), as ``on_aws_actions``."""
     return _actions_of(RUNBOOK, path, implied)
+
+
+def runbook_cleanup_actions(path: str | os.PathLike = POLICY_PATH) -> set[str]:
+    """Actions of the ``RunbookCleanup`` statements: deleting the runbook buckets, which the runner never does."""
+    return _actions_of(RUNBOOK_CLEANUP, path, None)
 
 
 def _actions_of(prefix: str, path: str | os.PathLike, implied: bool | None) -> set[str]:

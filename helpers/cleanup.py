@@ -29,10 +29,14 @@ from helpers.taskdef import DefinitionCache
 
 #: Deletion order: what depends on something is deleted before it.
 KINDS = ("service", "task", "listener", "load balancer", "target group", "task definition", "event rule", "log policy", "log group", "security group", "role", "secret",
-         "repository", "cluster")
+         "repository", "bucket", "cluster")
 ECR_GB_MONTH = 0.10
 LOGS_GB_MONTH = 0.03
 SECRET_MONTH = 0.40
+#: The runbook runner's buckets (helpers.runbooks); only those with the suite's tags are the suite's.
+BUCKET_PREFIX = "fargate-lab-runbooks-"
+#: The repository ships no S3 storage rate: a runbook bucket's notebooks cost pennies a month, said as a note.
+S3_NOTE = "S3 storage: pennies a month (no S3 rate in the price data)"
 #: An Application Load Balancer's hourly price in us-east-1 (https://aws.amazon.com/elasticloadbalancing/pricing/);
 #: its LCUs (traffic) are billed on top and not estimated here.
 ALB_HOUR = 0.0225
@@ -45,7 +49,7 @@ LAB_REGIONS = ("us-east-1", "eu-west-1")
 GONE = {
     "ServiceNotFoundException", "ServiceNotActiveException", "ClusterNotFoundException", "ResourceNotFoundException",
     "InvalidGroup.NotFound", "NoSuchEntity", "RepositoryNotFoundException",
-    "ListenerNotFound", "LoadBalancerNotFound", "TargetGroupNotFound",
+    "ListenerNotFound", "LoadBalancerNotFound", "TargetGroupNotFound", "NoSuchBucket",
 }
 #: ECS says "not found" or "inactive" with generic codes (ClientException, InvalidParameterException).
 GONE_WORDS = ("not found", "inactive", "does not exist")
@@ -76,7 +80,7 @@ def _tag(tags: Any, key: str) -> str:
     return ""
 
 
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -324,6 +328,29 @@ def _find_repositories(session: boto3.Session) -> list[Resource]:
     return found
 
 
+def _find_buckets(session: boto3.Session, regions: list[str]) -> list[Resource]:
+    """The suite-tagged runbook buckets in ``regions`` (S3 lists every region's; a bucket without tags is not ours)."""
+    s3 = session.client("s3")
+    found = []
+    for bucket in s3.list_buckets().get("Buckets", []):
+        name = bucket["Name"]
+        if not name.startswith(BUCKET_PREFIX):
+            continue
+        try:
+            tags = s3.get_bucket_tagging(Bucket=name).get("TagSet", [])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchTagSet", "NoSuchBucket"):
+                continue
+            raise
+        if not is_suite_tagged(tags):
+            continue
+        region = s3.get_bucket_location(Bucket=name).get("LocationConstraint") or "us-east-1"
+        if region in regions:
+            found.append(Resource("bucket", name, f"arn:aws:s3:::{name}", _tag(tags, RUN_ID_TAG_KEY), 0.0, S3_NOTE,
+                                  region=region))
+    return found
+
+
 def find(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str] | None = None,
          regions: Iterable[str] | None = None) -> list[Resource]:
     """Every suite-tagged resource on the backend (optionally of one run, of some kinds), in deletion order.
@@ -338,6 +365,8 @@ def find(session: boto3.Session, run_id: str | None = None, kinds: Iterable[str]
         for resource in _find_in(session.in_region(region), kinds if index == 0 else kinds - {"role"}):
             resource.region = "global" if resource.kind == "role" else region
             found.append(resource)
+    if "bucket" in kinds:
+        found += _find_buckets(session, regions)
     found.sort(key=lambda r: KINDS.index(r.kind))  # stable: regions keep their order within a kind
     return [r for r in found if run_id is None or r.run_id == run_id]
 
@@ -363,6 +392,7 @@ def _find_in(session: Any, kinds: set[str]) -> list[Resource]:
         "role": lambda: _find_roles(session),
         "secret": lambda: _find_secrets(session),
         "repository": lambda: _find_repositories(session),
+        "bucket": lambda: [],  # S3 lists buckets of every region at once: find() asks once
         "cluster": lambda: [
             Resource("cluster", c["clusterName"], c["clusterArn"], _tag(c.get("tags"), RUN_ID_TAG_KEY), 0.0,
                      f"{c.get('runningTasksCount', 0)} running task(s)")
@@ -433,6 +463,26 @@ def _delete_target_group(session: boto3.Session, r: Resource) -> None:
     _patiently(lambda: elbv2.delete_target_group(TargetGroupArn=r.id), {"ResourceInUse"})
 
 
+def _delete_bucket(session: boto3.Session, r: Resource) -> None:
+    """S3 deletes only an empty bucket: its objects first, and in a versioned one every version and delete marker."""
+    s3 = session.client("s3")
+    versioned = s3.get_bucket_versioning(Bucket=r.name).get("Status") in ("Enabled", "Suspended")
+    if versioned:
+        pages = s3.get_paginator("list_object_versions").paginate(Bucket=r.name)
+        keys = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                for page in pages for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+    else:
+        keys = [{"Key": o["Key"]} for o in _pages(s3, "list_objects_v2", "Contents", Bucket=r.name)]
+    for chunk in _chunks(keys, 1000):  # DeleteObjects takes up to 1000 keys
+        answer = s3.delete_objects(Bucket=r.name, Delete={"Objects": chunk, "Quiet": True})
+        if answer.get("Errors"):
+            error = answer["Errors"][0]
+            raise ClientError({"Error": {"Code": error.get("Code", "DeleteObjectsFailed"), "Message": (
+                f"{len(answer['Errors'])} object(s) not deleted, e.g. {error.get('Key')}: {error.get('Message')}")}},
+                "DeleteObjects")
+    s3.delete_bucket(Bucket=r.name)
+
+
 def _delete_cluster(session: boto3.Session, r: Resource) -> None:
     """Stopped tasks and deleted services linger (STOPPING, DRAINING) a while on AWS: the cluster waits for them."""
     ecs = session.client("ecs")
@@ -455,6 +505,7 @@ DELETERS: dict[str, Callable[[boto3.Session, Resource], None]] = {
     "role": _delete_role,
     "secret": lambda s, r: s.client("secretsmanager").delete_secret(SecretId=r.id, ForceDeleteWithoutRecovery=True),
     "repository": lambda s, r: s.client("ecr").delete_repository(repositoryName=r.name, force=True),
+    "bucket": _delete_bucket,
     "cluster": _delete_cluster,
 }
 

@@ -26,7 +26,7 @@ def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | Non
                 desired_count: int = 1) -> dict[str, str]:
     """A cluster, service, task, listener, load balancer, target group, task definition, event rule, log policy, log group, security group, role, secret
     and repository
-    (with one image) named ``name``; ``tags=None`` creates them without any tag. Returns kind -> name."""
+    (with one image) named ``name``, and a runbook bucket (with one object) named after it; ``tags=None`` creates them without any tag. Returns kind -> name."""
     ecs, ecr, ec2 = session.client("ecs"), session.client("ecr"), session.client("ec2")
     ecs_tags = {"tags": as_aws(tags, "key")} if tags else {}
     aws_tags = {"Tags": as_aws(tags)} if tags else {}
@@ -77,10 +77,23 @@ def one_of_each(session: boto3.Session, name: str, tags: Mapping[str, str] | Non
                            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
                                       "size": len(config), "digest": digest}, "layers": []})
     ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag="v1")
-    return {"cluster": name, "service": name, "listener": f"{name}:80", "load balancer": name, "target group": name,
+    bucket = runbook_bucket(name)
+    s3 = session.client("s3")
+    where = {} if session.region_name == "us-east-1" else {
+        "CreateBucketConfiguration": {"LocationConstraint": session.region_name}}
+    s3.create_bucket(Bucket=bucket, **where)
+    if tags:
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": as_aws(tags)})
+    s3.put_object(Bucket=bucket, Key="runs/r1/out/check.ipynb", Body=b"{}")
+    return {"bucket": bucket, "cluster": name, "service": name, "listener": f"{name}:80", "load balancer": name, "target group": name,
             "task definition": f"{name}:1", "event rule": name,
             "log policy": f"{name}-delivery", "log group": f"/{name}",
             "security group": name, "role": name, "secret": name, "repository": name}
+
+
+def runbook_bucket(name: str) -> str:
+    """The runbook bucket one_of_each makes for ``name`` (cleanup looks at ``fargate-lab-runbooks-*`` only)."""
+    return f"fargate-lab-runbooks-{name.removeprefix('fargate-lab-')}"
 
 
 def snapshot(session: boto3.Session) -> dict[str, set[str]]:
@@ -108,6 +121,8 @@ def snapshot(session: boto3.Session) -> dict[str, set[str]]:
         "role": {r["RoleName"] for r in session.client("iam").list_roles()["Roles"]},
         "secret": {s["Name"] for s in session.client("secretsmanager").list_secrets()["SecretList"]},
         "repository": {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]},
+        "bucket": {b["Name"] for b in session.client("s3").list_buckets()["Buckets"]
+                   if b["Name"].startswith("fargate-lab-runbooks-")},
         "task": {a for c in clusters for status in ("RUNNING", "STOPPED")
                  for a in ecs.list_tasks(cluster=c["clusterArn"], desiredStatus=status)["taskArns"]},
         "image": {f"{r['repositoryName']}@{i['imageDigest']}" for r in ecr.describe_repositories()["repositories"]

@@ -80,7 +80,7 @@ def test_what_is_gone_already_is_not_an_error(session):
 @pytest.mark.parametrize("kwargs,name", [
     ({"dry_run": "no"}, "dry_run"),
     ({"dry_run": 0}, "dry_run"),
-    ({"kinds": ["bucket"]}, "kinds"),
+    ({"kinds": ["queue"]}, "kinds"),
     ({"kinds": "repository"}, "kinds"),
     ({"run_id": 42}, "run_id"),
     ({"regions": "eu-west-1"}, "regions"),

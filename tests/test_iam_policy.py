@@ -240,6 +240,10 @@ def runbook_scope_problems(document: dict) -> list[str]:
         for action in _list(statement.get("Action", [])):
             service, resources = action.split(":")[0], _list(statement.get("Resource", []))
             allowed = {"s3": [RUNBOOK_BUCKETS, f"{RUNBOOK_BUCKETS}/runs/*"], "iam": [RUNBOOK_ROLE]}.get(service, [])
+            if action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):  # cleanup empties the bucket before deleting it
+                allowed = [f"{RUNBOOK_BUCKETS}/*"]
+            if action == "s3:ListAllMyBuckets":  # no resource-level control: cleanup filters by name and tags
+                allowed = ["*"]
             if "*" in action or any(r not in allowed for r in resources):
                 problems.append(f"{sid}: {action} on {resources}")
             if action in ("s3:GetObject", "s3:PutObject") and resources != [f"{RUNBOOK_BUCKETS}/runs/*"]:
@@ -252,6 +256,8 @@ RUNBOOK_WIDENINGS = {
     "any object": lambda d: _on_aws(d, "RunbookNotebooksOnlyUnderRuns").update(Resource=f"{RUNBOOK_BUCKETS}/*"),
     "s3:*": lambda d: _on_aws(d, "RunbookNotebooksOnlyUnderRuns").update(Action=["s3:*"]),
     "pass any role": lambda d: _on_aws(d, "RunbookImpliedPassTheTaskRoleToEcs").update(Resource=LAB_ROLES),
+    "delete any bucket": lambda d: _on_aws(d, "RunbookCleanupOnlyTheRunbookBuckets").update(Resource="*"),
+    "delete any object": lambda d: _on_aws(d, "RunbookCleanupTheirObjects").update(Resource="arn:aws:s3:::*/*"),
 }
 
 
