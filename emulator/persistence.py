@@ -3,7 +3,8 @@
 The state is moto's backends, one part per moto service in use (``ecs``, ``ecr``, ``logs``, ...), each pickled
 with the emulator's own records that sit beside that service's objects (the ECS part carries the tasks the
 emulator launched, the services its scheduler runs, client tokens, event versions and the billing record; the
-ECR part the push scans, the images' last pulls and the registry's password), plus a ``lab`` part (the clock). ``emulator.state_store``
+ECR part the push scans, the images' last pulls and the registry's password; the ECS part is pickled task by task,
+``emulator.ecs_part``, so a call pays for the tasks it changed, not for all), plus a ``lab`` part (the clock). ``emulator.state_store``
 writes each part atomically in ``state-PORT/`` of the state directory.
 
 When it is written: ``wrap`` sits in front of the app and, after every request that may change something (any
@@ -37,13 +38,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from emulator import CLOCK_PATH, clock, settings
+from emulator import CLOCK_PATH, clock, ecs_part, settings
 from emulator.state_store import StateError, Store
 
 log = logging.getLogger("emulator.persistence")
 
 #: Seconds between two background flushes (real time: how often to look, not a reading of the clock).
 FLUSH_SECONDS = 1.0
+#: Every this many background flushes, every task of the ECS part is pickled again (``emulator.ecs_part``).
+REFRESH_PASSES = 10
 #: Actions of these prefixes only read (DescribeTasks' own bookkeeping is left to the background flush).
 READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Filter", "Search", "Lookup", "Simulate")
 #: Services whose objects change without a request to them: task states, container logs, CUR files in S3.
@@ -146,6 +149,11 @@ def _reduce_defaultdict(value: defaultdict) -> Any:
     return defaultdict, (factory,), None, None, iter(value.items())
 
 
+@functools.cache
+def _dispatch_table() -> dict[type, Callable[[Any], Any]]:
+    return {**copyreg.dispatch_table, **_reducers()}
+
+
 def _reducers() -> dict[type, Callable[[Any], Any]]:
     """How to pickle what moto's own classes do not let pickle rebuild, by exact type."""
     from moto.ssm.models import ParameterDict  # a defaultdict whose __init__ takes (account, region)
@@ -164,12 +172,16 @@ _LOCKS: dict[type, Callable[[Any], Any]] = {
 }
 
 
-def _pickle(value: Any) -> bytes:
-    """``pickle.dumps``, also of moto's defaultdicts made with a lambda (as defaultdicts of what it makes)."""
-    buffer = io.BytesIO()
+def _pickler(buffer: io.BytesIO) -> pickle.Pickler:
+    """A pickler that also pickles moto's defaultdicts made with a lambda (as defaultdicts of what it makes)."""
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = {**copyreg.dispatch_table, **_reducers()}
-    pickler.dump(value)
+    pickler.dispatch_table = _dispatch_table()
+    return pickler
+
+
+def _pickle(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    _pickler(buffer).dump(value)
     return buffer.getvalue()
 
 
@@ -186,7 +198,8 @@ def dump(name: str) -> bytes:
             try:
                 backends = {} if backend_dict is None else {
                     account: dict(dict.items(regions)) for account, regions in dict.items(backend_dict)}
-                return _pickle({"backends": backends, "extra": extra[0]() if extra else None})
+                part = {"backends": backends, "extra": extra[0]() if extra else None}
+                return ecs_part.dump(part, _dispatch_table()) if name == "ecs" else _pickle(part)
             except RuntimeError:  # "dictionary changed size during iteration": a request or the log pump
                 if attempt == 9:
                     raise
@@ -201,7 +214,7 @@ def _load(name: str, payload: bytes, records: bool = True) -> None:
     from moto.backends import get_backend
 
     try:
-        saved = pickle.loads(payload)
+        saved = ecs_part.load(payload) if name == "ecs" else pickle.loads(payload)
         backend_dict = get_backend(name)
     except Exception as error:  # noqa: BLE001 - a class that moved, a service moto no longer has
         raise StateError(f"the saved state of {name} does not load ({type(error).__name__}: {error}); move "
@@ -249,7 +262,7 @@ def keep(names: Iterable[str]) -> None:
                 if _last.get(name) == digest:
                     continue
                 existed = store.path(name).exists()
-                store.write(name, payload)
+                store.write(name, payload, digest)
                 written.append((name, _last.get(name) if existed else None))
                 _last[name] = digest
         except BaseException:
@@ -366,6 +379,16 @@ def _failure(environ: dict, error: BaseException) -> tuple[str, list[tuple[str, 
     return "503 Service Unavailable", [("Content-Type", "text/xml")], body
 
 
+def _log_refusal(environ: dict, error: BaseException) -> None:
+    """A full or read-only disk is the learner's to fix: one calm line per kind of error, no traceback; anything
+    else (an object pickle refuses) is a bug, with its traceback."""
+    what = f"could not keep the state after {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+    if isinstance(error, OSError):
+        log.warning("%s (%s); memory is rolled back to before it", what, error)
+    else:
+        log.exception("%s; memory is rolled back to before it", what)
+
+
 def _blob_upload(environ: dict) -> bool:
     """A registry layer upload: its bytes go to the blob store, not the state, and it may stream for long."""
     path = environ.get("PATH_INFO", "")
@@ -406,12 +429,14 @@ def wrap(app: Callable) -> Callable:
         with nullcontext() if _blob_upload(environ) else _write_lock:
             in_use = parts_in_use()
             before = {} if _blob_upload(environ) else {n: dump(n) for n in _wanted(names) if n != LAB}
+            changes_tasks = "ecs" in _wanted(names) and _action(environ) not in ecs_part.ADD_ONLY
             captured, chunks = run(environ)
+            if changes_tasks:
+                ecs_part.refresh()  # it may have changed a task that exists: every task pickled again
             try:
                 keep(names)
             except Exception as error:  # noqa: BLE001 - a full disk, a read-only directory, an object pickle refuses
-                log.exception("could not keep the state after %s %s; memory is rolled back to before it",
-                              environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+                _log_refusal(environ, error)
                 if before:
                     _restore(before, in_use)
                 status, headers, body = _failure(environ, error)
@@ -434,16 +459,37 @@ def _busy() -> bool:
 
 
 def _flush_loop() -> None:
+    passes = 0
     while not _stop.wait(FLUSH_SECONDS):
         if not _busy():
             continue
+        passes += 1
         try:
             from emulator.fidelity import ecs
 
+            if passes % REFRESH_PASSES == 0:
+                with _write_lock:
+                    ecs_part.refresh()  # a task changed without ecs.changed naming it is written within seconds
             ecs._sync_live()  # task states up to date before they are written
             keep([p for p in parts_in_use() if p in BACKGROUND or p == LAB])
-        except Exception:  # noqa: BLE001 - the next pass retries; requests still fail on their own writes
-            log.exception("background flush of the state failed")
+        except Exception as error:  # noqa: BLE001 - the next pass retries; requests still fail on their own writes
+            _flush_failed(error)
+        else:
+            if _state.pop("flush_failure", None):
+                log.warning("the background flush of the state works again")
+
+
+def _flush_failed(error: Exception) -> None:
+    """Said once per kind of failure, not every second: a full disk is one calm line, a bug its traceback."""
+    kind = (type(error).__name__, getattr(error, "errno", None))
+    if _state.get("flush_failure") == kind:
+        return
+    _state["flush_failure"] = kind
+    if isinstance(error, OSError):
+        log.warning("the background flush of the state failed (%s); it retries every %.0f s, quietly until it "
+                    "works again", error, FLUSH_SECONDS)
+    else:
+        log.exception("the background flush of the state failed; it retries every %.0f s", FLUSH_SECONDS)
 
 
 def start(config: settings.Settings) -> bool:
@@ -473,6 +519,7 @@ def start(config: settings.Settings) -> bool:
         from emulator import reconcile
 
         reconcile.after_restart()
+        ecs_part.refresh()  # reconciling stopped tasks
     keep([ALL])  # what reconciling changed, and the clock's part: on disk before the first answer
     _stop.clear()
     threading.Thread(target=_flush_loop, name="state-flush", daemon=True).start()
@@ -483,6 +530,7 @@ def reset(forget_everything: Callable[[], None]) -> None:
     """``reset``: forget everything in memory and on disk, with no write in between."""
     with _write_lock:
         forget_everything()
+        ecs_part.refresh()
         store: Store | None = _state.get("store")
         if store is not None:
             store.forget()

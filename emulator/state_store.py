@@ -27,7 +27,9 @@ from emulator.errors import EmulatorError
 log = logging.getLogger("emulator.state")
 
 #: The version of the files' layout and content; a file of another version is refused.
-FORMAT = 2  # 2: a launched task's record holds its TaskState
+FORMAT = 3  # 2: a launched task's record holds its TaskState; 3: the ECS part pickled task by task
+#: Formats this version reads: 2 differs only in the ECS part's layout, which ``emulator.ecs_part`` reads too.
+READS = (2, FORMAT)
 MAGIC = b"fargate-lab-state\n"
 SUFFIX = ".state"
 PREVIOUS = ".prev"
@@ -102,13 +104,14 @@ class Store:
         found = {p.name.split(SUFFIX)[0] for p in self.directory.glob(f"*{SUFFIX}*") if not p.name.endswith(".tmp")}
         return sorted(found)
 
-    def write(self, name: str, payload: bytes) -> None:
+    def write(self, name: str, payload: bytes, sha256: str | None = None) -> None:
         """Keep ``payload`` as part ``name``, durably; the file it replaces becomes the previous generation.
 
         Raises OSError when the disk refuses (full, read-only): the caller must not acknowledge the change.
+        ``sha256``: the payload's, when the caller has it already (hashing megabytes twice costs milliseconds).
         """
         header = {"format": FORMAT, "moto": self.moto_version, "part": name, "length": len(payload),
-                  "sha256": hashlib.sha256(payload).hexdigest()}
+                  "sha256": sha256 or hashlib.sha256(payload).hexdigest()}
         target = self.path(name)
         temporary = target.with_name(f"{target.name}.{secrets.token_hex(4)}.tmp")
         try:
@@ -165,12 +168,12 @@ class Store:
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring %s: its header is damaged (cut off while it was written?)", path)
             return None
-        if version != FORMAT:
+        if version not in READS:
             newer = isinstance(version, int) and version > FORMAT
             raise StateError(
                 f"{path} holds state of format {version}, written by a {'newer' if newer else 'different'} version "
-                f"of the lab; this one reads format {FORMAT} only and will not half-load it. Start that version "
-                f"again, or move {self.directory} away to start with an empty backend.")
+                f"of the lab; this one reads format {' and '.join(map(str, READS))} only and will not half-load it. "
+                f"Start that version again, or move {self.directory} away to start with an empty backend.")
         if header.get("moto") != self.moto_version:
             raise StateError(
                 f"{path} was written under moto {header.get('moto')}, this backend runs moto {self.moto_version}: "

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from helpers import runner
-from helpers.errors import InvalidParameter, InvalidParameters, MissingPrerequisite
+from helpers.errors import FleetStopped, InvalidParameter, InvalidParameters, MissingPrerequisite
 
 RUNNER_IMAGE_ENV = "FARGATE_LAB_RUNNER_IMAGE"
 
@@ -104,6 +104,11 @@ def run_on_fargate(args: argparse.Namespace) -> int:
     except (InvalidParameter, InvalidParameters, MissingPrerequisite) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except FleetStopped as exc:
+        if exc.rows:
+            print(runbooks.fleet_table(exc.rows))
+        print(f"error: {exc}", file=sys.stderr)
+        return 130 if isinstance(exc.__cause__, KeyboardInterrupt) else 1
     print(runbooks.fleet_table(rows))
     return 1 if any(r.status == "failed" for r in rows) else 0
 

@@ -73,6 +73,16 @@ class TaskTimedOut(TaskFailed):
     """Tasks did not stop within the wait's timeout (they were stopped or left running, as asked)."""
 
 
+class FleetStopped(LabError):
+    """A runbook fleet ended early (RunTask refused, or interrupted): the tasks it had started were stopped first,
+    so nothing keeps running (and costing) unseen. ``rows`` are the runs that had finished, ``stopped`` the ARNs."""
+
+    def __init__(self, message: str, *, rows: list | None = None, stopped: list[str] | None = None) -> None:
+        self.rows = list(rows or [])
+        self.stopped = list(stopped or [])
+        super().__init__(message)
+
+
 class MissingPrerequisite(LabError):
     """Something a task needs (a role, a default VPC, ...) does not exist and may not be created here."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import prereqs, taskdef, tasks
-from helpers.errors import InvalidParameter, InvalidParameters, MissingPrerequisite, TaskTimedOut
+from helpers.errors import FleetStopped, InvalidParameter, InvalidParameters, MissingPrerequisite, TaskTimedOut
 from helpers.tags import as_aws, suite_tags
 
 FAMILY = "fargate-lab-runbook"
@@ -287,7 +287,36 @@ def run_on_fargate(session: Any, notebooks: Sequence[str | Path], matrix: Any = 
     running: dict[str, int] = {}
     uris: dict[int, str] = {}
     rows: dict[int, FleetRow] = {}
-    deadline, said = time.monotonic() + timeout, ""
+    deadline = time.monotonic() + timeout
+    try:
+        _drive(session, cluster, definition, bucket, run, runs, waiting, running, uris, rows, out, parallel,
+               per_notebook, deadline, timeout, poll_seconds, progress)
+    except TaskTimedOut:
+        raise  # its tasks are stopped already
+    except (Exception, KeyboardInterrupt) as exc:
+        raise _stop_fleet(session, cluster, run, running, runs, rows, exc) from exc
+    return [rows[i] for i in range(len(runs))]
+
+
+def _stop_fleet(session: Any, cluster: str, run: str, running: dict[str, int], runs: list, rows: dict[int, FleetRow],
+                cause: BaseException) -> FleetStopped:
+    """Stop what the run started (StopTask naming the run), and the error saying what ended it and what was stopped."""
+    why = "interrupted" if isinstance(cause, KeyboardInterrupt) else f"{type(cause).__name__}: {cause}"
+    arns = list(running)
+    tasks.stop_tasks(session, cluster, arns, reason=f"fargate-lab: runbook run {run} ended early ({why})")
+    which = ", ".join(f"{runs[i][0].name} {_given(runs[i][1])}" for i in sorted(running.values())) or "none"
+    return FleetStopped(f"the runbook run {run} ended early ({why}); stopped the {len(arns)} task(s) it had started "
+                        f"and not yet finished ({which}); {len(rows)} run(s) had finished.",
+                        rows=[rows[i] for i in sorted(rows)], stopped=arns)
+
+
+def _drive(session: Any, cluster: str, definition: str, bucket: str, run: str, runs: list, waiting: list,
+           running: dict[str, int], uris: dict[int, str], rows: dict[int, FleetRow], out: Path, parallel: int,
+           per_notebook: int, deadline: float, timeout: float, poll_seconds: float,
+           progress: Callable[[str], None] | None) -> None:
+    """Start runs as slots free up and collect the finished ones, until every run has a row (``running`` and
+    ``rows`` are the caller's, so that on an error it knows what to stop)."""
+    said = ""
     while waiting or running:
         while waiting and len(running) < parallel:
             index, (path, values) = waiting.pop(0)
@@ -314,7 +343,6 @@ def run_on_fargate(session: Any, notebooks: Sequence[str | Path], matrix: Any = 
                                "Raise timeout= if the notebooks need longer.", results, "")
         if running and not (waiting and len(running) < parallel):
             time.sleep(poll_seconds)  # polling DescribeTasks, as wait_for_tasks does
-    return [rows[i] for i in range(len(runs))]
 
 
 def _given(parameters: Mapping[str, Any]) -> str:

@@ -112,6 +112,17 @@ def test_an_image_sharing_its_base_uploads_only_its_own_layers(session, sample, 
     assert child.layers_uploaded == 2 and child.bytes_uploaded == child_layers[-1].size + config.size
 
 
+def test_layers_compressed_as_the_engine_streams_them_are_those_an_archive_gives(session, sample, docker_client,
+                                                                                 tmp_path, monkeypatch):
+    ecr.ensure_repository(session, REPO)
+    monkeypatch.setenv("FARGATE_LAB_STATE_DIR", str(tmp_path / "engine-cache"))  # cold: every layer compressed
+    engine = ecr.push_image(session, SAMPLE, REPO, "streamed", progress=False)
+    archive = save(docker_client, SAMPLE, tmp_path / "docker-archive.tar")
+    monkeypatch.setenv("FARGATE_LAB_STATE_DIR", str(tmp_path / "archive-cache"))  # cold again, another source
+    again = ecr.push_image(session, archive, REPO, "streamed", progress=False)
+    assert again.digest == engine.digest and again.bytes_uploaded == 0  # same compressed digests, nothing sent
+
+
 def test_docker_archive_oci_archive_and_oci_directory_push_the_same_image(session, sample, docker_client, tmp_path):
     ecr.ensure_repository(session, REPO)
     engine = ecr.push_image(session, SAMPLE, REPO, "engine", progress=False)

@@ -67,8 +67,15 @@ class Launched:
 
 #: Every task launched here, by task id.
 LAUNCHED: dict[str, Launched] = {}
+#: Ids of launched tasks changed since the state last pickled them (``emulator.ecs_part`` keeps the others' bytes).
+CHANGED: set[str] = set()
 #: Tasks launched here and not yet STOPPED: synced before CloudWatch Logs reads too (their log lines appear in time).
 _live: dict[str, Any] = {}
+
+
+def changed(task: Any) -> None:
+    """``task`` changed outside a request that names it: the state pickles it again."""
+    CHANGED.add(task.id)
 
 
 def launched(task: Any) -> Launched | None:
@@ -405,8 +412,10 @@ def sync(task: Any) -> None:
         except Exception:  # noqa: BLE001 - an executor's hiccup keeps the last state, DescribeTasks still answers
             log.exception("state of task %s failed", task.id)
             return
-    record.state = state
     drain = None if record.failed else ecs_targets.held(task, state.last_status)  # its targets draining
+    if record.failed or drain or state != record.state:
+        CHANGED.add(task.id)
+    record.state = state
     previous, task.last_status = task.last_status, "DEACTIVATING" if drain else state.last_status
     for name in ("pull_started_at", "pull_stopped_at", "started_at", "stopping_at", "execution_stopped_at",
                  "stopped_at", "stop_code", "stopped_reason"):
@@ -636,6 +645,7 @@ class TasksBackend(EC2ContainerServiceBackend):
                 if not record.failed and not ecs_targets.drain_first(service, task, reason, "UserInitiated"):
                     executor().stop(task.id, reason, "UserInitiated")
                 task.desired_status = "STOPPED"
+                CHANGED.add(task.id)
                 sync(task)
             return task
 

@@ -224,6 +224,7 @@ def _stop_task(service: Any, task: Any, reason: str) -> None:
     for arn in set(groups) - set(ecs_targets.registered_in(service, task)):
         add_event(service, f"deregistered 1 targets in (target-group {arn})")
     task.desired_status = "STOPPED"
+    ecs.changed(task)
     ecs.sync(task)
 
 
