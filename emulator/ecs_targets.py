@@ -119,6 +119,20 @@ def sync(ecs_backend: Any, service: Any, tasks: list, executor: Any) -> list[str
     return events
 
 
+def registered_in(service: Any, task: Any) -> list[str]:
+    """The ARNs of the service's target groups the task is registered in now."""
+    where = address(task)
+    if where is None or not entries(service):
+        return []
+    balancer_backend = _balancer_backend(task._account_id, task.region_name)
+    found = []
+    for entry in entries(service):
+        group = balancer_backend.target_groups.get(entry["targetGroupArn"])
+        if group is not None and f"{where}:{int(entry.get('containerPort') or group.port)}" in group.targets:
+            found.append(group.arn)
+    return found
+
+
 def _health(entry: dict, task: Any) -> Any:
     """What the load balancer knows of the task's target in the entry's group (None: not registered there)."""
     where = address(task)

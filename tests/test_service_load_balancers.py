@@ -238,6 +238,7 @@ def test_a_rolling_deployment_completes_only_once_new_targets_are_healthy_and_ol
     assert {t["taskDefinitionArn"]: t["lastStatus"] for t in tasks} == {
         t["taskDefinitionArn"]: ("RUNNING" if t["taskDefinitionArn"] == v2 else "STOPPED") for t in tasks}
     messages = [e["message"] for e in described["events"]]
+    assert any(f"deregistered 1 targets in (target-group {lb.target_group_arn})" in m for m in messages), messages
     assert any("has begun draining connections on 1 tasks." in m for m in messages), messages
     assert messages[0].endswith("has reached a steady state.")
 

@@ -215,11 +215,14 @@ def _stop_task(service: Any, task: Any, reason: str) -> None:
     if run is not None:
         run.by_scheduler.add(task.id)
     record = ecs.launched(task)
+    groups = ecs_targets.registered_in(service, task)
     if record is not None and not record.final and not record.failed and \
             not ecs_targets.drain_first(service, task, reason, "ServiceSchedulerInitiated"):
         ecs.executor().stop(task.id, reason, "ServiceSchedulerInitiated")
     elif task.id in ecs_targets.DRAINING and task.desired_status != "STOPPED":
         add_event(service, "has begun draining connections on 1 tasks.")
+    for arn in set(groups) - set(ecs_targets.registered_in(service, task)):
+        add_event(service, f"deregistered 1 targets in (target-group {arn})")
     task.desired_status = "STOPPED"
     ecs.changed(task)
     ecs.sync(task)
