@@ -10,6 +10,8 @@ RunTask (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.h
 that does not exist is ECS's ``InvalidParameterException`` (moto lets EC2's own error through); the EC2 launch
 type on a cluster without container instances answers 200 with a ``failures`` entry, "No Container Instances
 were found in your cluster." (moto answers HTTP 500).
+
+Every ECS call that carries ``tags`` has them checked against ECS's tag rules (``emulator/ecs_tags.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from emulator.ecs_tags import TAGGED_OPERATIONS, tag_problem
 from emulator.faults import Call, error_response, identify
 
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/")
@@ -125,7 +128,8 @@ class EcsRulesLayer:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes] | None:
         call = identify(environ)
-        if call is None or call.service != "ecs" or call.operation not in ("RegisterTaskDefinition", "RunTask"):
+        if call is None or call.service != "ecs" or call.operation not in (
+                "RegisterTaskDefinition", "RunTask", *TAGGED_OPERATIONS):
             return None
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
@@ -135,6 +139,11 @@ class EcsRulesLayer:
         except ValueError:
             return None
         try:
+            problem = tag_problem(params.get("tags")) if isinstance(params, dict) else None
+            if problem:
+                raise RuleBroken("InvalidParameterException", f"Invalid tags: {problem}.")
+            if call.operation not in ("RegisterTaskDefinition", "RunTask"):
+                return None
             if call.operation == "RegisterTaskDefinition":
                 stored = check_task_definition(params)
                 if stored != params:

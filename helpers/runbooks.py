@@ -20,7 +20,7 @@ from typing import Any
 
 from helpers import prereqs, taskdef, tasks
 from helpers.errors import FleetStopped, InvalidParameter, InvalidParameters, MissingPrerequisite, TaskTimedOut
-from helpers.tags import as_aws, suite_tags
+from helpers.tags import as_aws, suite_tags, tag_value
 
 FAMILY = "fargate-lab-runbook"
 CONTAINER = "papermill"
@@ -119,7 +119,7 @@ def run_notebook(session: Any, notebook: str | Path, *, bucket: str, image: str,
     definition = register_runner(session, image, log_group, task_role_arn=role)
     command = ["python3", "-m", "papermill", "--no-progress-bar", source, output, "-y", json.dumps(values)]
     arns = tasks.run_task(session, cluster, definition, overrides=tasks.command_override(CONTAINER, command),
-                          tags={"fargate-lab:runbook": path.name})
+                          tags={"fargate-lab:runbook": tag_value(path.name)})
     [result] = tasks.wait_for_tasks(session, cluster, arns, timeout=timeout, progress=False, raise_on_failure=False)
     return RunbookResult(notebook=path.name, parameters=values, output_uri=output, task=result)
 
@@ -324,7 +324,7 @@ def _drive(session: Any, cluster: str, definition: str, bucket: str, run: str, r
             uris[index] = f"s3://{bucket}/runs/{run}/out/{name}"
             command = ["python3", "-m", "papermill", "--no-progress-bar", f"s3://{bucket}/runs/{run}/in/{path.name}",
                        uris[index], "-y", json.dumps(values)]
-            [arn] = tasks.run_task(session, cluster, definition, tags={"fargate-lab:runbook": path.name},
+            [arn] = tasks.run_task(session, cluster, definition, tags={"fargate-lab:runbook": tag_value(path.name)},
                                    overrides=tasks.command_override(CONTAINER, command))
             running[arn] = index
         results = tasks.describe(session, cluster, list(running))

@@ -34,6 +34,15 @@ def suite_tags(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return tags
 
 
+def tag_value(text: str) -> str:
+    """``text`` as a tag value every AWS service here accepts: at most 256 characters, each a letter, a number, a
+    space or one of ``_ . : / = + - @`` (others become ``_``), e.g. a notebook named "check (copy).ipynb"."""
+    import unicodedata
+
+    kept = "".join(c if unicodedata.category(c)[0] in "LNZ" or c in "_.:/=+-@" else "_" for c in text)
+    return kept[:256]
+
+
 def as_aws(tags: Mapping[str, str], style: Style = "Key") -> list[dict[str, str]] | dict[str, str]:
     """Tags in the shape an AWS API wants.
 
