@@ -155,7 +155,9 @@ _READ_CELLS = """
   tables: cell.querySelectorAll('.jp-OutputArea-output table.dataframe').length,
   progress_bars: cell.querySelectorAll('.jp-OutputArea-output .widget-hprogress .progress-bar').length
     + [...cell.querySelectorAll('.jp-OutputArea-output[data-mime-type="text/plain"]')]
-        .filter(o => /\\d+%\\|/.test(o.textContent)).length,
+        // helpers.progress's final line: with a total "100%|...", without one (a push that compresses as it
+        // uploads knows no total) "uploading: 1.16MB [00:00, 6.35MB/s]"
+        .filter(o => /\\d+%\\||: [\\d.]+\\w* \\[[\\d:]+, [^\\]]*\\/s\\]/.test(o.textContent)).length,
   images: cell.querySelectorAll('.jp-OutputArea-output[data-mime-type^="image/"] :is(img, svg)').length,
   widget_errors: [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText)
                    .filter(t => t.includes('Error displaying widget')),

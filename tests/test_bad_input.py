@@ -45,7 +45,7 @@ BAD_INPUT = [
     ("99_cleanup.ipynb", {"dry_run": False}, "confirm", "True to delete"),
     ("99_cleanup.ipynb", {"dry_run": False, "confirm": "yes"}, "confirm", "True (allow deleting)"),
     ("99_cleanup.ipynb", {"dry_run": False, "confirm": 1}, "confirm", "True (allow deleting)"),
-    ("99_cleanup.ipynb", {"kinds": ["bucket"]}, "kinds", "a list drawn from"),
+    ("99_cleanup.ipynb", {"kinds": ["queue"]}, "kinds", "a list drawn from"),
     ("99_cleanup.ipynb", {"kinds": "repository"}, "kinds", "a list drawn from"),
     ("99_cleanup.ipynb", {"kinds": ["service", 3]}, "kinds", "a list drawn from"),
     ("99_cleanup.ipynb", {"run_id": 42}, "run_id", "a run id"),
