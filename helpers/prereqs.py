@@ -73,6 +73,25 @@ def ensure_log_group(session: Any, name: str, *, retention_days: int = 7,
     return name
 
 
+def ensure_tasks_role(session: Any, name: str, *, allow_create: bool, missing: str, description: str,
+                      tags: Mapping[str, str] | None = None) -> tuple[str, bool]:
+    """(ARN, created) of role ``name``, which ECS tasks may assume; created (tagged) only if ``allow_create``,
+    else MissingPrerequisite saying ``missing``. ``created`` tells the caller to give the new role its policy; a
+    role another run created between our look and our create counts as created (its policy may not be there)."""
+    iam = session.client("iam")
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"], False
+    except iam.exceptions.NoSuchEntityException:
+        if not allow_create:
+            raise MissingPrerequisite(missing) from None
+    try:
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY),
+                               Description=description, Tags=as_aws(suite_tags(tags), "Key"))["Role"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName=name)["Role"]
+    return role["Arn"], True
+
+
 def ensure_execution_role(session: Any, name: str = EXECUTION_ROLE_NAME, *, allow_create: bool = False,
                           tags: Mapping[str, str] | None = None) -> str:
     """The ARN of the task execution role ``name``; created with AWS's managed policy only if ``allow_create``.
@@ -80,28 +99,17 @@ def ensure_execution_role(session: Any, name: str = EXECUTION_ROLE_NAME, *, allo
     ECS uses this role to pull private ECR images, write awslogs and read secrets.
     Creating IAM roles is a privileged act, so it happens only when asked for.
     """
-    iam = session.client("iam")
-    try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        if not allow_create:
-            raise MissingPrerequisite(
-                f"the task execution role {name!r} does not exist. Create it with "
-                f"ensure_execution_role(session, allow_create=True) (it gets AWS's managed policy "
-                f"AmazonECSTaskExecutionRolePolicy), or pass the ARN of an existing execution role"
-            ) from None
-    try:
-        role = iam.create_role(
-            RoleName=name,
-            AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY),
-            Description="fargate-lab: lets ECS pull images, write logs and read secrets for the suite's tasks",
-            Tags=as_aws(suite_tags(tags), "Key"),
-        )["Role"]
-    except iam.exceptions.EntityAlreadyExistsException:
-        role = iam.get_role(RoleName=name)["Role"]  # another run created it between our look and our create
-    iam.attach_role_policy(RoleName=name, PolicyArn=EXECUTION_POLICY_ARN)  # attaching twice is a no-op
-    iam.get_waiter("role_exists").wait(RoleName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 15})
-    return role["Arn"]
+    arn, created = ensure_tasks_role(
+        session, name, allow_create=allow_create, tags=tags,
+        missing=(f"the task execution role {name!r} does not exist. Create it with "
+                 f"ensure_execution_role(session, allow_create=True) (it gets AWS's managed policy "
+                 f"AmazonECSTaskExecutionRolePolicy), or pass the ARN of an existing execution role"),
+        description="fargate-lab: lets ECS pull images, write logs and read secrets for the suite's tasks")
+    if created:
+        iam = session.client("iam")
+        iam.attach_role_policy(RoleName=name, PolicyArn=EXECUTION_POLICY_ARN)  # attaching twice is a no-op
+        iam.get_waiter("role_exists").wait(RoleName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 15})
+    return arn
 
 
 def default_vpc(session: Any) -> str:

@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from helpers import prereqs, taskdef, tasks
-from helpers.errors import FleetStopped, InvalidParameter, InvalidParameters, MissingPrerequisite, TaskTimedOut
+from helpers.errors import FleetStopped, InvalidParameter, InvalidParameters, TaskTimedOut
 from helpers.tags import as_aws, suite_tags, tag_value
 
 FAMILY = "fargate-lab-runbook"
 CONTAINER = "papermill"
 TASK_ROLE_NAME = "fargate-lab-runbook-task"
-_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                  "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]}
 TASK_POLICY = Path(__file__).resolve().parent.parent / "iam" / "fargate-lab-runbook-task-policy.json"
 BUCKET_PREFIX = "fargate-lab-runbooks-"  # the task role's policy reaches only buckets named so
 # S3's rules for a bucket name: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
@@ -66,18 +64,14 @@ def ensure_task_role(session: Any, name: str = TASK_ROLE_NAME, *, allow_create: 
     they may pass to a task any permission, so the lab's policy does not grant it; an administrator creates the
     role once (on the embedded backend: ``--create-task-role``).
     """
-    iam = session.client("iam")
-    try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        if not allow_create:
-            raise MissingPrerequisite(
-                f"the runbook task role {name!r} does not exist. Create it once, with IAM rights the lab's policy "
-                "does not give: run_on_fargate(..., create_task_role=True), or --create-task-role") from None
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(_TRUST),
-                          Description="fargate-lab: a runbook task reads and writes its notebooks in S3",
-                          Tags=as_aws(suite_tags(), "Key"))["Role"]["Arn"]
-    iam.put_role_policy(RoleName=name, PolicyName="runbook-notebooks", PolicyDocument=TASK_POLICY.read_text())
+    arn, created = prereqs.ensure_tasks_role(
+        session, name, allow_create=allow_create,
+        missing=(f"the runbook task role {name!r} does not exist. Create it once, with IAM rights the lab's policy "
+                 "does not give: run_on_fargate(..., create_task_role=True), or --create-task-role"),
+        description="fargate-lab: a runbook task reads and writes its notebooks in S3")
+    if created:
+        session.client("iam").put_role_policy(RoleName=name, PolicyName="runbook-notebooks",
+                                              PolicyDocument=TASK_POLICY.read_text())
     return arn
 
 
