@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,19 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import default
 
 from helpers.errors import InvalidParameters
 from helpers.parameters import for_notebook, parse_text, unknown_name
 from helpers.tags import RUN_ID_ENV
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-#: The kernels' own log says only errors: its "running over TCP without encryption" warning is about a kernel
-#: on 127.0.0.1 that only this process talks to, and would repeat once per notebook in a passing run.
+#: The kernels' own log says only errors: a warning such as "running over TCP without encryption" (a kernel on
+#: 127.0.0.1 that only this process talks to) would repeat once per notebook in a passing run.
 KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
 
 
 class NoInterruptAtShutdown(AsyncKernelManager):
-    """nbclient's kernel manager, minus the SIGINT jupyter_client sends before every shutdown request.
+    """nbclient's kernel manager, minus the SIGINT jupyter_client sends before every shutdown request, over unix
+    sockets.
 
     That interrupt goes to the kernel's whole process group. After the last cell has answered there is nothing to
     interrupt: the signal only lands in whatever the kernel (or a process it started) handles at that instant, and
@@ -41,6 +45,33 @@ class NoInterruptAtShutdown(AsyncKernelManager):
         if self.shutting_down:
             return
         await super()._async_interrupt_kernel()
+
+    @default("transport")
+    def _transport_default(self) -> str:
+        """Unix sockets, not TCP ports: a TCP kernel's ports are picked free, released, and bound by the kernel a
+        moment later, so two runs starting kernels at once (a fleet of operators, ``make test``) can pick the
+        same port, and one kernel dies before it answers ("Address already in use"). A socket path is this
+        kernel's alone. TCP only where the path would be too long for a unix socket."""
+        return "ipc" if len(_socket_prefix()) <= MAX_SOCKET_PREFIX else "tcp"
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        """The sockets' path prefix, one per kernel (jupyter_client's own is ``kernel-ipc`` in the notebook's
+        folder, shared by every kernel there); 127.0.0.1 over TCP."""
+        if self.transport != "ipc":
+            return "127.0.0.1"
+        prefix = _socket_prefix()
+        Path(prefix).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return prefix
+
+
+#: A unix socket's path is at most 107 bytes on Linux; the kernel appends "-<channel number>".
+MAX_SOCKET_PREFIX = 100
+
+
+def _socket_prefix() -> str:
+    """A new kernel's socket path prefix in Jupyter's runtime directory (the user's own, mode 0700)."""
+    return str(Path(jupyter_runtime_dir()) / f"kernel-{uuid.uuid4().hex[:12]}")
 
 
 @dataclass

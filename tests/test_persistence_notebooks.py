@@ -41,10 +41,20 @@ def _papermill(port: int, notebook: str, out: Path, **parameters) -> subprocess.
          "--cwd", str(NOTEBOOKS)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _helpers_run(port: int, notebook: str, out: Path, **parameters) -> subprocess.Popen:
+    """``python -m helpers run`` of ``notebook`` into the folder ``out``: how an operator runs several at once (its
+    kernels talk over unix sockets, so kernels starting together cannot pick the same TCP port)."""
+    arguments = [a for name, value in parameters.items() for a in ("-p", name, json.dumps(value))]
+    env = {**os.environ, "FARGATE_LAB_PORT": str(port)}
+    return subprocess.Popen([sys.executable, "-m", "helpers", "run", str(NOTEBOOKS / notebook), *arguments,
+                             "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
 def _passes(*runs: subprocess.Popen) -> None:
     for run in runs:
-        _, err = run.communicate(timeout=900)
-        assert run.returncode == 0, f"{run.args[3]} failed:\n{err[-4000:]}"
+        out, err = run.communicate(timeout=900)
+        assert run.returncode == 0, f"{run.args[3]} failed:\n{out[-2000:]}\n{err[-4000:]}"
 
 
 def _kill_and_start(info: local.ServerInfo) -> local.ServerInfo:
@@ -111,9 +121,8 @@ def test_a_crash_between_notebooks_loses_nothing_and_notebook_03_again_registers
 def test_four_notebooks_at_once_then_kill_9_and_all_four_are_kept(port, tmp_path):
     info = local.start(port, runtime="simulated")
     families = [f"at-once-{n}" for n in range(3)]
-    runs = [_papermill(port, "02_run_fargate_task.ipynb", tmp_path / f"02-{family}.ipynb", family=family)
-            for family in families]
-    runs.append(_papermill(port, "03_deploy_service.ipynb", tmp_path / "03.ipynb", desired_count=1))
+    runs = [_helpers_run(port, "02_run_fargate_task.ipynb", tmp_path / family, family=family) for family in families]
+    runs.append(_helpers_run(port, "03_deploy_service.ipynb", tmp_path / "service", desired_count=1))
     _passes(*runs)
     session = lab_session(info)
     kept = _state_of(session)

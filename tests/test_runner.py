@@ -134,3 +134,40 @@ def test_the_run_id_reaches_the_kernels_and_leaves_the_calling_process_as_it_was
     [again] = run_notebooks([RUNNER / "f_run_id.ipynb"], {}, tmp_path / "again")
     assert "run id: exported-by-the-operator" in outputs(again.output)
     assert os.environ[RUN_ID_ENV] == "exported-by-the-operator"
+
+
+def _connection_runs(tmp_path: Path, runtime: Path, count: int) -> list[tuple[str, str]]:
+    """``count`` runs of a notebook printing its kernel's transport and address, started at the same moment."""
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+    script = ("import sys; from helpers.runner import run_notebooks; "
+              "[r] = run_notebooks([sys.argv[1]], {}, sys.argv[2]); sys.exit(r.status != 'ok' and r.error)")
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(RUNNER / "g_connection.ipynb"),
+                              str(tmp_path / f"out{n}")],
+                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for n in range(count)]
+    seen = []
+    for n, run in enumerate(runs):
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, out + err
+        transport, address = re.search(r"kernel: (\w+) (\S+)", outputs(tmp_path / f"out{n}" / "g_connection.ipynb"))\
+            .groups()
+        seen.append((transport, address))
+    return seen
+
+
+def test_runs_started_together_give_each_kernel_sockets_of_its_own_and_leave_none_behind(tmp_path):
+    """A TCP kernel's ports are picked free and bound a moment later, so kernels starting together can collide
+    ("Address already in use", the kernel dies before kernel_info). The runner's kernels use unix sockets, one
+    path per kernel in Jupyter's runtime directory, removed at shutdown."""
+    runtime = tmp_path / "runtime"
+    seen = _connection_runs(tmp_path, runtime, 3)
+    assert {transport for transport, _ in seen} == {"ipc"}
+    addresses = [address for _, address in seen]
+    assert len(set(addresses)) == 3 and all(Path(a).parent == runtime for a in addresses), addresses
+    assert not [p.name for p in runtime.iterdir() if p.is_socket()]
+
+
+def test_a_runtime_directory_too_long_for_a_socket_path_falls_back_to_tcp(tmp_path):
+    runtime = tmp_path / ("r" * 110)
+    [(transport, address)] = _connection_runs(tmp_path, runtime, 1)
+    assert (transport, address) == ("tcp", "127.0.0.1")
