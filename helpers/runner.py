@@ -52,7 +52,7 @@ class NoInterruptAtShutdown(AsyncKernelManager):
         moment later, so two runs starting kernels at once (a fleet of operators, ``make test``) can pick the
         same port, and one kernel dies before it answers ("Address already in use"). A socket path is this
         kernel's alone. TCP only where the path would be too long for a unix socket."""
-        return "ipc" if len(_socket_prefix()) <= MAX_SOCKET_PREFIX else "tcp"
+        return "ipc" if len(_socket_prefix()) <= MAX_SOCKET_PREFIX else "tcp"  # every prefix is as long
 
     @default("ip")
     def _ip_default(self) -> str:

@@ -8,6 +8,7 @@ itself, never by name.
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
@@ -37,8 +38,6 @@ def suite_tags(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def tag_value(text: str) -> str:
     """``text`` as a tag value every AWS service here accepts: at most 256 characters, each a letter, a number, a
     space or one of ``_ . : / = + - @`` (others become ``_``), e.g. a notebook named "check (copy).ipynb"."""
-    import unicodedata
-
     kept = "".join(c if unicodedata.category(c)[0] in "LNZ" or c in "_.:/=+-@" else "_" for c in text)
     return kept[:256]
 

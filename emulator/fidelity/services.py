@@ -59,6 +59,14 @@ ELB_HEALTH_FAILED = "Task failed ELB health checks in (target-group {arn})"
 #: The longest wait between two launches of a service whose tasks keep failing (ECS's throttle goes further).
 MAX_RESTART_DELAY = 30.0
 
+
+def _check_grace(grace: Any, balancers: Any) -> None:
+    """CreateService and UpdateService refuse a health check grace period for a service with no load balancer."""
+    if grace is not None and not balancers:
+        raise InvalidParameterException("Health check grace period is only valid for services configured to use "
+                                        "load balancers")
+
+
 _thread: dict[str, threading.Thread] = {}
 _stop = threading.Event()
 
@@ -570,10 +578,7 @@ def update_service(backend: Any, cluster_str: str, name: str, params: dict) -> A
         if service.arn not in SCHEDULED:
             adopt(backend, service, None, False)
         changed = bool(params.get("forceNewDeployment"))
-        if params.get("healthCheckGracePeriodSeconds") is not None and not (params.get("loadBalancers")
-                                                                            or service.load_balancers):
-            raise InvalidParameterException("Health check grace period is only valid for services configured to use "
-                                            "load balancers")
+        _check_grace(params.get("healthCheckGracePeriodSeconds"), params.get("loadBalancers") or service.load_balancers)
         if params.get("taskDefinition") or params.get("loadBalancers") is not None:
             td = backend.describe_task_definition(params.get("taskDefinition") or service.task_definition)
             balancers = params["loadBalancers"] if params.get("loadBalancers") is not None \
@@ -629,9 +634,7 @@ class ServicesResponse(ecs.TasksResponse):
                     SCHEDULED.get(existing.arn, Scheduled()).client_token == token:
                 return ActionResult({"service": existing})
         grace = self._get_param("healthCheckGracePeriodSeconds")
-        if grace is not None and not self._get_param("loadBalancers"):
-            raise InvalidParameterException("Health check grace period is only valid for services configured to "
-                                            "use load balancers")
+        _check_grace(grace, self._get_param("loadBalancers"))
         answer = super().create_service()
         service = self.ecs_backend._get_service(cluster, name)
         if grace is not None:
